@@ -1,0 +1,167 @@
+package schema
+
+import (
+	"context"
+	"time"
+)
+
+// UpdateMode says how Gosling chooses the software a device should run.
+type UpdateMode string
+
+// Update modes.
+const (
+	// ModeRollout follows the newest running rollout of the device's feed.
+	ModeRollout UpdateMode = "rollout"
+	// ModeLatest offers the newest compatible software of the tenant.
+	ModeLatest UpdateMode = "latest"
+	// ModeAssigned offers the one software chosen by an operator (Device.SoftwareID).
+	ModeAssigned UpdateMode = "assigned"
+	// ModePinned never offers anything.
+	ModePinned UpdateMode = "pinned"
+)
+
+// Valid reports whether m is one of the known modes.
+func (m UpdateMode) Valid() bool {
+	switch m {
+	case ModeRollout, ModeLatest, ModeAssigned, ModePinned:
+		return true
+	}
+	return false
+}
+
+// DefaultFeed is the feed of devices that were never given one.
+const DefaultFeed = "default"
+
+// Well-known configData attributes. Devices send any attributes they like;
+// these are the ones Gosling understands.
+const (
+	AttrHWModel     = "hw_model"
+	AttrHWBoardName = "hw_boardname" // sent by many SWUpdate and gooseBit set-ups instead of hw_model
+	AttrHWRevision  = "hw_revision"
+	AttrSWVersion   = "sw_version"
+)
+
+// Device status, derived from the device's actions.
+const (
+	DeviceRegistered = "registered" // known, nothing installed through Gosling yet
+	DeviceUpdating   = "updating"   // has an open action
+	DeviceInSync     = "in_sync"    // last action succeeded
+	DeviceFailed     = "failed"     // last action failed
+)
+
+// Device is a controller polling the DDI API, identified by tenant and
+// controller id.
+type Device struct {
+	Tenant string `json:"tenant"`
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+
+	// TokenHash is the SHA-256 (hex) of the device's TargetToken, or "".
+	TokenHash string `json:"-"`
+
+	UpdateMode UpdateMode `json:"update_mode"`
+	SoftwareID int64      `json:"software_id,omitempty"` // chosen software in ModeAssigned
+	Feed       string     `json:"feed"`
+
+	// Attributes are the configData the device reported (merged per mode).
+	Attributes map[string]string `json:"attributes"`
+
+	// SWVersion is the version Gosling believes the device runs: the version
+	// of the software it last installed through Gosling, else the sw_version
+	// attribute it reported. Devices often report a static sw_version from
+	// their config file, so a successful install outranks the report.
+	SWVersion string `json:"sw_version,omitempty"`
+	// InstalledSoftwareID is the software of the last successful action, or 0.
+	InstalledSoftwareID int64 `json:"installed_software_id,omitempty"`
+	// SkipSoftwareID is software that failed or was canceled on this device;
+	// it is not offered again until an operator changes the device's update
+	// settings (which also clears it).
+	SkipSoftwareID int64 `json:"skip_software_id,omitempty"`
+
+	// ActionID is the device's open action (pending, running or canceling), or 0.
+	ActionID int64 `json:"action_id,omitempty"`
+	// LastActionID is the device's most recent closed action, or 0 (installedBase).
+	LastActionID int64 `json:"last_action_id,omitempty"`
+
+	Status          string `json:"status"`
+	ConfigRequested bool   `json:"config_requested"` // configData is asked for on the next poll
+	Provisioned     bool   `json:"provisioned"`      // created by an operator, not by a first poll
+
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	LastAddr  string    `json:"last_addr,omitempty"`
+}
+
+// HWModel returns the board the device reported: hw_model, else hw_boardname.
+func (d *Device) HWModel() string {
+	if v := d.Attributes[AttrHWModel]; v != "" {
+		return v
+	}
+	return d.Attributes[AttrHWBoardName]
+}
+
+// HWRevision returns the hardware revision the device reported.
+func (d *Device) HWRevision() string { return d.Attributes[AttrHWRevision] }
+
+// Seen is one poll's trace, coalesced by the frontline and written in batches.
+type Seen struct {
+	Tenant   string
+	DeviceID string
+	At       time.Time
+	Addr     string
+}
+
+// ConfigMode says how configData attributes combine with the stored ones.
+type ConfigMode string
+
+// configData modes (hawkBit's; missing means merge).
+const (
+	ConfigMerge   ConfigMode = "merge"
+	ConfigReplace ConfigMode = "replace"
+	ConfigRemove  ConfigMode = "remove"
+)
+
+// DeviceFilter selects devices. Zero fields match everything.
+type DeviceFilter struct {
+	Tenant string
+	// Query matches id or name by substring.
+	Query      string
+	Feed       string
+	UpdateMode UpdateMode
+	Status     string
+	Offset     int
+	Limit      int // 0 means the store's default (100)
+}
+
+// DeviceUpdate changes a device. Nil fields stay unchanged.
+type DeviceUpdate struct {
+	Name       *string
+	TokenHash  *string
+	UpdateMode *UpdateMode
+	SoftwareID *int64
+	Feed       *string
+}
+
+// DeviceStore keeps devices.
+type DeviceStore interface {
+	// Device returns one device. Returns ENOTFOUND if it does not exist.
+	Device(ctx context.Context, tenant, id string) (*Device, error)
+	// Devices returns the devices matching f, ordered by id, and the total count.
+	Devices(ctx context.Context, f DeviceFilter) ([]*Device, int, error)
+	// CreateDevice inserts d (Tenant and ID set; zero UpdateMode means
+	// ModeRollout, empty Feed means DefaultFeed) and fills its stored fields.
+	// Returns ECONFLICT if it exists.
+	CreateDevice(ctx context.Context, d *Device) error
+	// UpdateDevice applies u and returns the new device. Changing the update
+	// mode, software or feed clears SkipSoftwareID. Returns ENOTFOUND.
+	UpdateDevice(ctx context.Context, tenant, id string, u DeviceUpdate) (*Device, error)
+	// DeleteDevice removes a device with its actions. Returns ENOTFOUND.
+	DeleteDevice(ctx context.Context, tenant, id string) error
+	// SetAttributes applies configData and clears ConfigRequested. If the
+	// device has no InstalledSoftwareID, a reported sw_version becomes its
+	// SWVersion. Returns ENOTFOUND.
+	SetAttributes(ctx context.Context, tenant, id string, mode ConfigMode, data map[string]string) (*Device, error)
+	// TouchDevices records last-seen times and addresses in one transaction;
+	// unknown devices are ignored.
+	TouchDevices(ctx context.Context, seen []Seen) error
+}

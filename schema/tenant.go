@@ -1,0 +1,24 @@
+package schema
+
+import "context"
+
+// TenantStore keeps per-tenant settings.
+type TenantStore interface {
+	// GatewayTokenHash returns the SHA-256 (hex) of the tenant's GatewayToken,
+	// or "" when none is set.
+	GatewayTokenHash(ctx context.Context, tenant string) (string, error)
+	// SetGatewayTokenHash sets (or with "" removes) the tenant's GatewayToken hash.
+	SetGatewayTokenHash(ctx context.Context, tenant, hash string) error
+}
+
+// Store is everything a persistence package implements. Consumers take the
+// narrowest interface they need.
+type Store interface {
+	DeviceStore
+	SoftwareStore
+	ActionStore
+	RolloutStore
+	TenantStore
+	// Close releases the store's resources.
+	Close() error
+}
