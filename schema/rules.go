@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+
+	"github.com/gosling-ota/gosling/artifacts"
 )
 
 // Catalog is a tenant's snapshot of what can be offered: its software and its
@@ -64,43 +66,18 @@ func (c *Catalog) Software(id int64) *Software { return c.software[id] }
 func (c *Catalog) Rollout(feed string) *Rollout { return c.rollouts[feed] }
 
 // Compatible reports whether sw may be offered to d: its hardware rules
-// accept the device's board and revision. Software without rules fits any
-// device; a device that has not reported its revision fits only such
-// software, since offering an image it would reject wastes a download.
+// accept the device's board (hw_model, else hw_boardname) and revision, by
+// SWUpdate's own rule (artifacts.HardwareCompatible), so Gosling never offers
+// an image the client would reject. Software without rules fits any device.
 func Compatible(d *Device, sw *Software) bool {
 	if len(sw.Hardware) == 0 {
 		return true
 	}
-	board, rev := d.HWModel(), d.HWRevision()
-	var general []Hardware
-	for _, h := range sw.Hardware {
-		if h.Board == "" {
-			general = append(general, h)
-		} else if h.Board == board {
-			return revisionIn(rev, h.Revisions)
-		}
+	hw := make([]artifacts.Hardware, len(sw.Hardware))
+	for i, h := range sw.Hardware {
+		hw[i] = artifacts.Hardware{Board: h.Board, Revisions: h.Revisions}
 	}
-	for _, h := range general {
-		if revisionIn(rev, h.Revisions) {
-			return true
-		}
-	}
-	return false
-}
-
-func revisionIn(rev string, revs []string) bool {
-	if rev == "" {
-		return false
-	}
-	for _, r := range revs {
-		if r == rev {
-			return true
-		}
-		if strings.HasPrefix(r, "#RE:") && matchRE(r[len("#RE:"):], rev) {
-			return true
-		}
-	}
-	return false
+	return artifacts.HardwareCompatible(hw, d.HWModel(), d.HWRevision())
 }
 
 // Desired returns the software d should be offered now and the rollout it
