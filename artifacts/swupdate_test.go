@@ -121,7 +121,11 @@ func TestCompatibleAgainstSWUpdate(t *testing.T) {
 							if sel != "" {
 								args = append(args, "-e", sel)
 							}
-							cmd := exec.Command(swupdate, args...)
+							// swupdate binds fixed abstract unix sockets, which
+							// collide with other swupdate processes (the end-to-end
+							// tests run beside this package); abstract sockets are
+							// per network namespace, and a check run needs no network.
+							cmd := exec.Command("unshare", append([]string{"--net", swupdate}, args...)...)
 							cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 							out, _ := cmd.CombinedOutput() // the exit code is racy; the log is not
 							ok := bytes.Contains(out, []byte("SWUPDATE successful"))
