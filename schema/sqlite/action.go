@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/gosling-ota/gosling/schema"
+)
+
+// Action and feedback listing limits.
+const (
+	defaultActionLimit = 100
+	maxActionLimit     = 1000
+)
+
+// Handling types of an action (hawkBit's).
+const (
+	handlingForced  = "forced"
+	handlingAttempt = "attempt"
+	handlingSkip    = "skip"
+)
+
+const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
+	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status`
+
+// scanAction scans an action and the device status it replaced.
+func scanAction(s scanner) (*schema.Action, string, error) {
+	var (
+		a                schema.Action
+		created, updated int64
+		closed           sql.NullInt64
+		prior            string
+	)
+	if err := s.Scan(&a.ID, &a.Tenant, &a.DeviceID, &a.SoftwareID, &a.RolloutID, &a.Status, &a.Download, &a.Update,
+		&a.Progress.Cnt, &a.Progress.Of, &created, &updated, &closed, &prior); err != nil {
+		return nil, "", err
+	}
+	a.CreatedAt, a.UpdatedAt, a.ClosedAt = fromMillis(created), fromMillis(updated), fromNullMillis(closed)
+	return &a, prior, nil
+}
+
+func actionNotFound(deviceID string, id int64) error {
+	return schema.Errorf(schema.ENOTFOUND, "action %d of device %q not found", id, deviceID)
+}
+
+// findAction reads an action of a device through q; ENOTFOUND if it belongs
+// to another device or tenant.
+func findAction(ctx context.Context, q queryer, tenant, deviceID string, id int64) (*schema.Action, error) {
+	a, _, err := scanAction(q.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM actions
+		WHERE id = ? AND tenant = ? AND device_id = ?`, id, tenant, deviceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, actionNotFound(deviceID, id)
+	}
+	return a, err
+}
+
+// Action returns one action of a device. Returns ENOTFOUND if it does not
+// exist or belongs to another device.
+func (db *DB) Action(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error) {
+	a, err := findAction(ctx, db.r, tenant, deviceID, id)
+	return a, wrap("action", err)
+}
+
+// Actions returns actions matching f, newest first, and the total count.
+// Limit defaults to 100 and is capped at 1000.
+func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {
+	n, err := pageLimit(f.Offset, f.Limit, defaultActionLimit, maxActionLimit)
+	if err != nil {
+		return nil, 0, err
+	}
+	cond, args := " WHERE 1 = 1", []any{}
+	if f.Tenant != "" {
+		cond, args = cond+" AND tenant = ?", append(args, f.Tenant)
+	}
+	if f.DeviceID != "" {
+		cond, args = cond+" AND device_id = ?", append(args, f.DeviceID)
+	}
+	if f.RolloutID != 0 {
+		cond, args = cond+" AND rollout_id = ?", append(args, f.RolloutID)
+	}
+	var (
+		list  []*schema.Action
+		total int
+	)
+	err = db.view(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM actions`+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+actionColumns+` FROM actions`+cond+` ORDER BY id DESC LIMIT ? OFFSET ?`,
+			append(args, n, f.Offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, _, err := scanAction(rows)
+			if err != nil {
+				return err
+			}
+			list = append(list, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, wrap("list actions", err)
+	}
+	return list, total, nil
+}
+
+func validHandling(h string) bool {
+	return h == handlingForced || h == handlingAttempt || h == handlingSkip
+}
+
+// CreateAction inserts a pending action (Download and Update default to
+// "forced"), sets its ID, timestamps and status, makes it the device's
+// ActionID and the device status updating. Returns ECONFLICT if the device
+// already has an open action; ENOTFOUND if the device, the software or a
+// non-zero RolloutID does not exist in the tenant.
+func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
+	if a.Download == "" {
+		a.Download = handlingForced
+	}
+	if a.Update == "" {
+		a.Update = handlingForced
+	}
+	if !validHandling(a.Download) || !validHandling(a.Update) {
+		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
+	}
+	t := now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		d, err := findDevice(ctx, tx, a.Tenant, a.DeviceID)
+		if err != nil {
+			return err
+		}
+		if d.ActionID != 0 {
+			return schema.Errorf(schema.ECONFLICT, "device %q already has open action %d", d.ID, d.ActionID)
+		}
+		if err := softwareExists(ctx, tx, a.Tenant, a.SoftwareID); err != nil {
+			return err
+		}
+		if a.RolloutID != 0 {
+			if _, err := findRollout(ctx, tx, a.Tenant, a.RolloutID); err != nil {
+				return err
+			}
+		}
+		var id int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, status,
+			download_type, update_type, progress_cnt, progress_of, prior_status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, string(schema.ActionPending),
+			a.Download, a.Update, a.Progress.Cnt, a.Progress.Of, d.Status, millis(t), millis(t)).Scan(&id)
+		if isUnique(err) {
+			return schema.Errorf(schema.ECONFLICT, "device %q already has an open action", d.ID)
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET action_id = ?, status = ? WHERE tenant = ? AND id = ?`,
+			id, schema.DeviceUpdating, a.Tenant, a.DeviceID); err != nil {
+			return err
+		}
+		a.ID = id
+		return nil
+	})
+	if err != nil {
+		return wrap("create action", err)
+	}
+	a.Status = schema.ActionPending
+	a.CreatedAt, a.UpdatedAt, a.ClosedAt = t, t, time.Time{}
+	return nil
+}
+
+// CancelAction moves a pending or running action to canceling; a canceling
+// action is returned as it is. Returns ENOTFOUND, or ENOTALLOWED if the
+// action is closed.
+func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error) {
+	var a *schema.Action
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if a, err = findAction(ctx, tx, tenant, deviceID, id); err != nil {
+			return err
+		}
+		switch {
+		case a.Status == schema.ActionCanceling:
+			return nil
+		case !a.Status.Open():
+			return schema.Errorf(schema.ENOTALLOWED, "action %d is %s and can no longer be canceled", id, a.Status)
+		}
+		a.Status, a.UpdatedAt = schema.ActionCanceling, now()
+		_, err = tx.ExecContext(ctx, `UPDATE actions SET status = ?, updated_at = ? WHERE id = ?`,
+			string(a.Status), millis(a.UpdatedAt), id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("cancel action", err)
+	}
+	return a, nil
+}
