@@ -92,8 +92,9 @@ type Feedback struct {
 // FeedbackResult is the outcome of one Feedback in a batch.
 type FeedbackResult struct {
 	// Err is nil when the feedback is stored; otherwise ENOTFOUND (not the
-	// device's action), EGONE (action closed) or ENOTALLOWED (cancel feedback
-	// on an action that is not canceling).
+	// device's action), EGONE (action closed), ENOTALLOWED (cancel feedback
+	// on an action that is not canceling) or EINVALID (unknown execution,
+	// result or kind).
 	Err error
 	// Action is the action after the feedback, when Err is nil.
 	Action *Action
