@@ -1,0 +1,5 @@
+//go:build !race
+
+package ddi_test
+
+const raceEnabled = false

@@ -1,0 +1,175 @@
+package ddi
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/gosling-ota/gosling/schema"
+)
+
+// scratch is a pooled buffer for the poll path: the cache key and the
+// rendered answer. Pooling pointers keeps Get/Put allocation-free.
+type scratch struct {
+	key  []byte
+	body []byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{key: make([]byte, 0, 128), body: make([]byte, 0, 1024)}
+}}
+
+// poll answers GET /{tenant}/controller/v1/{id}. tenant and id alias
+// request memory.
+//
+// Hit path (cached device, authorized, nothing to create): one map lookup
+// for the tenant, one cache Get, a token hash when the policy needs one,
+// append-rendering into a pooled buffer, and a last-seen note in memory.
+// No store I/O and no allocation.
+func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
+	ts := s.tenants[string(tenant)] // the compiler does not allocate for this lookup
+	if ts == nil {
+		s.notFound(ctx, "unknown tenant")
+		return
+	}
+	if !validDeviceID(id) {
+		s.notFound(ctx, "unknown device")
+		return
+	}
+	base, ok := s.baseURL(ctx)
+	if !ok {
+		s.badRequest(ctx, "a valid Host header is required")
+		return
+	}
+	c := parseCred(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.key = appendDeviceKey(sc.key[:0], tenant, id)
+	e := s.lookup(ts, b2s(sc.key))
+	if e == nil || e.due != nil || !s.fastAuthorized(e, c) {
+		var err error
+		if e, err = s.pollSlow(ctx, ts, string(id), c); err != nil {
+			s.writeError(ctx, err)
+			return
+		} else if e == nil {
+			return // answered (401)
+		}
+	}
+	s.seen.touch(e, time.Now(), remoteAddr(ctx))
+	sc.body = s.appendPoll(sc.body[:0], e, base)
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(sc.body)
+}
+
+// fastAuthorized is authorize for the hit path: it admits without store
+// I/O or allocation, and defers every other case (binding, errors, a
+// gateway token not loaded yet) to the slow path by returning false.
+func (s *Server) fastAuthorized(e *entry, c cred) bool {
+	switch s.cfg.DeviceAuth {
+	case AuthOpen:
+		return true
+	}
+	switch c.kind {
+	case credTarget:
+		return e.hasToken && tokenIs(c.tok, &e.tokenSum)
+	case credGateway:
+		g := e.tenant.gateway.Load()
+		return g != nil && g.set && time.Now().Before(g.expiry) && tokenIs(c.tok, &g.sum)
+	}
+	return false
+}
+
+// pollSlow handles everything but a cache hit: loading, registering,
+// authorizing with store I/O, token binding, creating the action the
+// catalog wants. It returns nil, nil after answering 401 itself.
+func (s *Server) pollSlow(ctx *fasthttp.RequestCtx, ts *tenantState, id string, c cred) (*entry, error) {
+	e, err := s.device(ts, id)
+	if schema.ErrorCode(err) == schema.ENOTFOUND {
+		ok, aerr := s.mayRegister(ts, c)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if !ok {
+			s.unauthorized(ctx)
+			return nil, nil
+		}
+		if rerr := s.register(ts, id, c); rerr != nil {
+			return nil, rerr
+		}
+		e, err = s.device(ts, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, ok := s.admit(ctx, ts, e, c)
+	if !ok {
+		return nil, nil
+	}
+	if e.due != nil {
+		if e, err = s.createAction(ts, e); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// baseURL checks what absolute hrefs start with: the configured
+// ExternalURL (returned as nil), else http:// and the request's Host
+// (returned; valid during the request only). The Host is checked because
+// it is echoed into JSON and into URLs the device follows.
+func (s *Server) baseURL(ctx *fasthttp.RequestCtx) (host []byte, ok bool) {
+	if s.extBase != "" {
+		return nil, true
+	}
+	host = ctx.Host()
+	if len(host) == 0 || len(host) > 255 {
+		return nil, false
+	}
+	for _, c := range host {
+		if !hostChar(c) {
+			return nil, false
+		}
+	}
+	return host, true
+}
+
+// appendBase appends the href base chosen by baseURL.
+func (s *Server) appendBase(dst, host []byte) []byte {
+	if host == nil {
+		return append(dst, s.extBase...)
+	}
+	dst = append(dst, "http://"...)
+	return append(dst, host...)
+}
+
+// baseString is baseURL for the handlers off the hot path.
+func (s *Server) baseString(ctx *fasthttp.RequestCtx) (string, bool) {
+	host, ok := s.baseURL(ctx)
+	if !ok {
+		return "", false
+	}
+	return string(s.appendBase(nil, host)), true
+}
+
+func hostChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_' || c == '%'
+}
+
+// remoteAddr is the peer address as a value type, so noting it costs no
+// allocation; it is formatted only when last-seen records are flushed.
+func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// handlePollRouted serves the root poll when it reaches the router, which
+// only happens if the fast path in handle did not match (it always does
+// for GET); it keeps the route table complete.
+func (s *Server) handlePollRouted(ctx *fasthttp.RequestCtx) {
+	s.poll(ctx, []byte(param(ctx, pTenant)), []byte(param(ctx, pDevice)))
+}
