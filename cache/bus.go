@@ -17,6 +17,10 @@ const (
 	KindCatalog
 	// KindTenant: the tenant's settings changed, e.g. its GatewayToken.
 	KindTenant
+	// KindAll: anything may have changed (Tenant and Key unused). A bus
+	// sends it to its own subscribers when it may have missed messages,
+	// e.g. after reconnecting to Redis, so caches start over.
+	KindAll
 )
 
 // Invalidation announces that a cached part is stale.

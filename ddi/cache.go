@@ -167,6 +167,10 @@ func (s *Server) fill(e *entry, seq uint64) {
 // invalidate is the bus subscriber. It must not block: it only bumps
 // counters and deletes cache entries.
 func (s *Server) invalidate(inv cache.Invalidation) {
+	if inv.Kind == cache.KindAll {
+		s.invalidateAll()
+		return
+	}
 	ts := s.tenants[inv.Tenant]
 	if ts == nil {
 		return
@@ -186,6 +190,25 @@ func (s *Server) invalidate(inv cache.Invalidation) {
 		ts.gen.Add(1)
 		ts.catalog.Store(nil)
 	case cache.KindTenant:
+		ts.gwGen.Add(1)
+		ts.gateway.Store(nil)
+	}
+}
+
+// invalidateAll forgets everything cached, for when the bus may have lost
+// messages. Bumping every shard's sequence first keeps fills that started
+// before the purge from putting old entries back.
+func (s *Server) invalidateAll() {
+	for i := range s.inval.shards {
+		sh := &s.inval.shards[i]
+		sh.mu.Lock()
+		sh.seq++
+		sh.mu.Unlock()
+	}
+	s.devices.Clear()
+	for _, ts := range s.tenants {
+		ts.gen.Add(1)
+		ts.catalog.Store(nil)
 		ts.gwGen.Add(1)
 		ts.gateway.Store(nil)
 	}

@@ -227,3 +227,24 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A bus that may have lost messages sends KindAll; the frontline then
+// forgets every cached device and catalog, so writes it never heard of show.
+func TestPollInvalidateAll(t *testing.T) {
+	e := MustEnv(t, ddi.Config{})
+	e.Poll("dev-01")
+	MustStatus(t, e.Do("PUT", e.base("dev-01")+"/configData", configDataBody), 200)
+	e.Poll("dev-01")
+	sw, _ := e.MustSoftware("1.0.0", 1024)
+	// Written behind the frontline's back, with no invalidation for it.
+	if err := e.db.CreateRollout(context.Background(), &schema.Rollout{Tenant: tenant, Name: "r", SoftwareID: sw.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if links, _ := e.Poll("dev-01"); len(links) != 0 {
+		t.Fatalf("offered before any invalidation (cache not used?): %v", links)
+	}
+	e.publish(cache.KindAll, "")
+	if links, _ := e.Poll("dev-01"); links["deploymentBase"] == "" {
+		t.Fatalf("not offered after KindAll: %v", links)
+	}
+}
