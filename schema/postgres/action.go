@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gosling-ota/gosling/schema"
+)
+
+// Action and feedback listing limits.
+const (
+	defaultActionLimit = 100
+	maxActionLimit     = 1000
+)
+
+// Handling types of an action (hawkBit's).
+const (
+	handlingForced  = "forced"
+	handlingAttempt = "attempt"
+	handlingSkip    = "skip"
+)
+
+const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
+	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status`
+
+// scanAction scans an action and the device status it replaced.
+func scanAction(s scanner) (*schema.Action, string, error) {
+	var (
+		a      schema.Action
+		closed *time.Time
+		prior  string
+	)
+	if err := s.Scan(&a.ID, &a.Tenant, &a.DeviceID, &a.SoftwareID, &a.RolloutID, &a.Status, &a.Download, &a.Update,
+		&a.Progress.Cnt, &a.Progress.Of, &a.CreatedAt, &a.UpdatedAt, &closed, &prior); err != nil {
+		return nil, "", err
+	}
+	a.CreatedAt, a.UpdatedAt, a.ClosedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC(), fromNullTime(closed)
+	return &a, prior, nil
+}
+
+func collectAction(r pgx.CollectableRow) (*schema.Action, error) {
+	a, _, err := scanAction(r)
+	return a, err
+}
+
+func actionNotFound(deviceID string, id int64) error {
+	return schema.Errorf(schema.ENOTFOUND, "action %d of device %q not found", id, deviceID)
+}
+
+// findAction reads an action of a device by primary key through q, with the
+// row lock if lock; ENOTFOUND if it belongs to another device or tenant.
+func findAction(ctx context.Context, q queryer, tenant, deviceID string, id int64, lock bool) (*schema.Action, error) {
+	sql := `SELECT ` + actionColumns + ` FROM actions WHERE id = $1 AND tenant = $2 AND device_id = $3`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	a, _, err := scanAction(q.QueryRow(ctx, sql, id, tenant, deviceID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, actionNotFound(deviceID, id)
+	}
+	return a, err
+}
+
+// Action returns one action of a device. Returns ENOTFOUND if it does not
+// exist or belongs to another device. It is one primary-key lookup outside
+// any transaction: a single round trip.
+func (db *DB) Action(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error) {
+	a, err := findAction(ctx, db.pool, tenant, deviceID, id, false)
+	return a, wrap("action", err)
+}
+
+// Actions returns actions matching f, newest first, and the total count.
+// Limit defaults to 100 and is capped at 1000.
+func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {
+	n, err := limit(f.Offset, f.Limit, defaultActionLimit, maxActionLimit)
+	if err != nil {
+		return nil, 0, err
+	}
+	cond, args := " WHERE true", []any{}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Tenant != "" {
+		cond += " AND tenant = " + arg(f.Tenant)
+	}
+	if f.DeviceID != "" {
+		cond += " AND device_id = " + arg(f.DeviceID)
+	}
+	if f.RolloutID != 0 {
+		cond += " AND rollout_id = " + arg(f.RolloutID)
+	}
+	var (
+		list  []*schema.Action
+		total int
+	)
+	err = db.view(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM actions`+cond, args...).Scan(&total); err != nil {
+			return err
+		}
+		page := cond + ` ORDER BY id DESC LIMIT ` + arg(n) + ` OFFSET ` + arg(f.Offset)
+		rows, err := tx.Query(ctx, `SELECT `+actionColumns+` FROM actions`+page, args...)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, collectAction)
+		return err
+	})
+	if err != nil {
+		return nil, 0, wrap("list actions", err)
+	}
+	return list, total, nil
+}
+
+func validHandling(h string) bool {
+	return h == handlingForced || h == handlingAttempt || h == handlingSkip
+}
+
+// CreateAction inserts a pending action (Download and Update default to
+// "forced"), sets its ID, timestamps and status, makes it the device's
+// ActionID and the device status updating. Returns ECONFLICT if the device
+// already has an open action; ENOTFOUND if the device, the software or a
+// non-zero RolloutID does not exist in the tenant.
+func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
+	if a.Download == "" {
+		a.Download = handlingForced
+	}
+	if a.Update == "" {
+		a.Update = handlingForced
+	}
+	if !validHandling(a.Download) || !validHandling(a.Update) {
+		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
+	}
+	t := now()
+	err := db.update(ctx, func(tx pgx.Tx) error {
+		// The device's row lock orders concurrent CreateAction calls for the
+		// same device; the actions_open index would catch them anyway.
+		d, err := findDevice(ctx, tx, a.Tenant, a.DeviceID, true)
+		if err != nil {
+			return err
+		}
+		if d.ActionID != 0 {
+			return schema.Errorf(schema.ECONFLICT, "device %q already has open action %d", d.ID, d.ActionID)
+		}
+		if err := softwareExists(ctx, tx, a.Tenant, a.SoftwareID); err != nil {
+			return err
+		}
+		if a.RolloutID != 0 {
+			if _, err := findRollout(ctx, tx, a.Tenant, a.RolloutID); err != nil {
+				return err
+			}
+		}
+		var id int64
+		err = tx.QueryRow(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, status,
+			download_type, update_type, progress_cnt, progress_of, prior_status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, string(schema.ActionPending),
+			a.Download, a.Update, a.Progress.Cnt, a.Progress.Of, d.Status, t).Scan(&id)
+		switch {
+		case isUnique(err):
+			return schema.Errorf(schema.ECONFLICT, "device %q already has an open action", d.ID)
+		case isForeignKey(err):
+			return deviceNotFound(a.Tenant, a.DeviceID)
+		case err != nil:
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE devices SET action_id = $1, status = $2 WHERE tenant = $3 AND id = $4`,
+			id, schema.DeviceUpdating, a.Tenant, a.DeviceID); err != nil {
+			return err
+		}
+		a.ID = id
+		return nil
+	})
+	if err != nil {
+		return wrap("create action", err)
+	}
+	a.Status = schema.ActionPending
+	a.CreatedAt, a.UpdatedAt, a.ClosedAt = t, t, time.Time{}
+	return nil
+}
+
+// CancelAction moves a pending or running action to canceling; a canceling
+// action is returned as it is. Returns ENOTFOUND, or ENOTALLOWED if the
+// action is closed.
+func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error) {
+	var a *schema.Action
+	err := db.update(ctx, func(tx pgx.Tx) error {
+		var err error
+		if a, err = findAction(ctx, tx, tenant, deviceID, id, true); err != nil {
+			return err
+		}
+		switch {
+		case a.Status == schema.ActionCanceling:
+			return nil
+		case !a.Status.Open():
+			return schema.Errorf(schema.ENOTALLOWED, "action %d is %s and can no longer be canceled", id, a.Status)
+		}
+		a.Status, a.UpdatedAt = schema.ActionCanceling, now()
+		_, err = tx.Exec(ctx, `UPDATE actions SET status = $1, updated_at = $2 WHERE id = $3`,
+			string(a.Status), a.UpdatedAt, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("cancel action", err)
+	}
+	return a, nil
+}
