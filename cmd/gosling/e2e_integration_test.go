@@ -21,12 +21,14 @@ import (
 // identify list as configData, which Gosling stores as attributes; its
 // reported sw_version becomes its version and its last-seen time is recorded.
 // Every answer, the very first poll's included, is one the client accepts.
+// The server URL is given with a trailing slash, as operators do: the
+// client then asks for //DEFAULT/controller/…, which must work too.
 func TestE2ERegister(t *testing.T) {
 	t.Parallel()
 	g := testenv.StartGosling(t, testenv.GoslingOpts{})
 	proxy := testenv.StartProxy(t, g.DDIURL, testenv.ProxyOpts{})
 	testenv.StartSWUpdate(t, testenv.SWUpdateOpts{
-		URL: proxy.URL, ID: "e2e-register",
+		URL: proxy.URL + "/", ID: "e2e-register",
 		Identify: map[string]string{"hw_model": "devboard", "hw_revision": "1.0", "sw_version": "0.9.0", "serial": "SN-0042"},
 	})
 	waitDevice(t, g, "e2e-register", waitStep, func(d testenv.Object) (bool, string) {
@@ -40,6 +42,9 @@ func TestE2ERegister(t *testing.T) {
 	})
 	if d.Int("action_id") != 0 || d.Str("update_mode") == "" {
 		t.Errorf("fresh device %s: want no action and an update mode", d)
+	}
+	if reqs := proxy.Requests(); len(reqs) == 0 || !strings.HasPrefix(reqs[0].URI, "//DEFAULT/controller/v1/") {
+		t.Errorf("the client's first request was not for //DEFAULT/controller/v1/…: %+v", reqs)
 	}
 	wantAllOK(t, proxy)
 }
@@ -100,6 +105,51 @@ func TestE2EInstall(t *testing.T) {
 		t.Errorf("actions: %s, want exactly one", list)
 	}
 	wantAllOK(t, proxy)
+}
+
+// TestE2EReboot: the final report comes from a new swupdate process (the
+// device rebooted) to a restarted server (same data directory): the open
+// action survives both, and -c 2 closes it succeeded, -c 3 failed.
+func TestE2EReboot(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		confirm int
+		status  string
+		log     string
+		version string // the device's sw_version afterwards
+	}{
+		{"success", 2, "succeeded", "Update Installed.", "2.0.0"},
+		{"failure", 3, "failed", "Update Failed.", "1.0.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gopts := testenv.GoslingOpts{DataDir: t.TempDir(), AdminToken: "reboot-test-admin-token"}
+			g := testenv.StartGosling(t, gopts)
+			spec := testenv.SWUSpec{Version: "2.0.0", Board: "devboard", Path: t.TempDir()}
+			swID, _ := uploadSWU(t, g, spec)
+			const id = "e2e-reboot"
+			g.MustJSON(t, http.StatusCreated, "POST", "/api/v1/devices", map[string]any{"id": id, "update_mode": "assigned", "software_id": swID})
+
+			first := testenv.StartSWUpdate(t, testenv.SWUpdateOpts{URL: g.DDIURL, ID: id, SWVersion: "1.0.0"})
+			actionID := openActionID(t, g, id)
+			waitAction(t, g, id, actionID, "running", "All Chunks Installed.")
+			first.Stop()
+			g.Stop()
+
+			g = testenv.StartGosling(t, gopts)
+			if a := action(t, g, id, actionID); a.Str("status") != "running" {
+				t.Fatalf("action after a server restart: %s, want running", a)
+			}
+			testenv.StartSWUpdate(t, testenv.SWUpdateOpts{URL: g.DDIURL, ID: id, SWVersion: "1.0.0", Confirm: tt.confirm})
+			waitAction(t, g, id, actionID, tt.status, tt.log)
+			waitDevice(t, g, id, waitStep, func(d testenv.Object) (bool, string) {
+				return d.Int("action_id") == 0 && d.Str("sw_version") == tt.version,
+					fmt.Sprintf("want no open action and sw_version %s", tt.version)
+			})
+		})
+	}
 }
 
 // TestE2EInstallFailure: images the client refuses end the action failed,
