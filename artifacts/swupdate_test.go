@@ -128,7 +128,9 @@ func TestCompatibleAgainstSWUpdate(t *testing.T) {
 							cmd := exec.Command("unshare", append([]string{"--net", swupdate}, args...)...)
 							cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 							out, _ := cmd.CombinedOutput() // the exit code is racy; the log is not
-							ok := bytes.Contains(out, []byte("SWUPDATE successful"))
+							// swupdate may exit before its last line; endupdate's
+							// "SWUpdate was successful" is the earlier sign.
+							ok := bytes.Contains(out, []byte("SWUPDATE successful")) || bytes.Contains(out, []byte("SWUpdate was successful"))
 							if !ok && !bytes.Contains(out, []byte("compatib")) {
 								t.Errorf("%s sel %q: swupdate failed for another reason:\n%s", dev, sel, out)
 							}
