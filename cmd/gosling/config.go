@@ -4,16 +4,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Config is everything `gosling serve` needs, with its defaults in
+// Config is everything a gosling role needs, with its defaults in
 // defaultConfig. Flags override GOSLING_* environment variables, which
-// override the defaults.
+// override the defaults. Each role registers only the flags it uses.
 type Config struct {
 	DataDir      string
 	DDIAddr      string
@@ -24,6 +24,15 @@ type Config struct {
 	ExternalURL  string
 	DeviceAuth   string
 	LogLevel     string
+
+	// DatabaseURL selects Postgres; empty means the SQLite file in DataDir.
+	DatabaseURL string
+	// RedisURL selects Redis as L2 cache and invalidation bus; empty means
+	// the in-process bus (one process only).
+	RedisURL string
+	// CacheBytes and CacheTTL bound a frontline's in-memory poll cache.
+	CacheBytes int64
+	CacheTTL   time.Duration
 }
 
 func defaultConfig() Config {
@@ -35,26 +44,52 @@ func defaultConfig() Config {
 		PollInterval: 5 * time.Minute,
 		DeviceAuth:   "open",
 		LogLevel:     "info",
+		CacheBytes:   64 << 20,
+		CacheTTL:     10 * time.Minute,
 	}
 }
+
+// role says which parts a command runs; it decides flags and validation.
+type role struct {
+	name  string
+	ddi   bool // serves devices
+	admin bool // serves operators
+	// needURLs: the role only makes sense against Postgres and Redis.
+	needURLs bool
+}
+
+var (
+	roleServe   = role{name: "serve", ddi: true, admin: true}
+	roleControl = role{name: "control", admin: true, needURLs: true}
+	roleDDI     = role{name: "ddi", ddi: true, needURLs: true}
+	roleMigrate = role{name: "migrate"}
+)
 
 // maxPollInterval keeps the sleep a device is told below 24 h: SWUpdate
 // drops a poll answer whose hours are not 00–23.
 const maxPollInterval = 24*time.Hour - time.Second
 
-// Validate reports the first setting that cannot work, naming the limit.
-func (c *Config) Validate() error {
+// Validate reports the first setting that cannot work for r, naming the limit.
+func (c *Config) Validate(r role) error {
 	switch {
 	case c.DataDir == "":
 		return errors.New("--data-dir must not be empty")
-	case c.DDIAddr == "":
+	case r.ddi && c.DDIAddr == "":
 		return errors.New("--ddi-addr must not be empty")
-	case c.AdminAddr == "":
+	case r.admin && c.AdminAddr == "":
 		return errors.New("--admin-addr must not be empty")
 	case len(c.Tenants) == 0:
 		return errors.New("at least one --tenant is needed")
 	case c.PollInterval < time.Second || c.PollInterval > maxPollInterval:
 		return fmt.Errorf("--poll-interval %s is outside 1s..23:59:59", c.PollInterval)
+	case r.needURLs && c.DatabaseURL == "":
+		return fmt.Errorf("gosling %s needs --database-url (Postgres)", r.name)
+	case r.needURLs && c.RedisURL == "":
+		return fmt.Errorf("gosling %s needs --redis-url: frontlines learn about writes through Redis", r.name)
+	case c.CacheBytes < 1<<20:
+		return fmt.Errorf("--cache-bytes %d is below the 1 MiB minimum", c.CacheBytes)
+	case c.CacheTTL < time.Second:
+		return fmt.Errorf("--cache-ttl %s is below the 1s minimum", c.CacheTTL)
 	}
 	for _, t := range c.Tenants {
 		if t == "" || strings.ContainsAny(t, "/?#% ") {
@@ -73,43 +108,54 @@ func (c *Config) Validate() error {
 	if c.ExternalURL != "" && !strings.HasPrefix(c.ExternalURL, "http://") && !strings.HasPrefix(c.ExternalURL, "https://") {
 		return fmt.Errorf("--external-url %q: want an absolute http(s) URL", c.ExternalURL)
 	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return errors.New("--database-url: want a postgres:// URL")
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return errors.New("--redis-url: want a redis:// URL")
+	}
 	return nil
 }
 
-// parseServeFlags fills a Config from defaults, the environment and args.
-func parseServeFlags(args []string, getenv func(string) string) (Config, error) {
+// parseFlags fills a Config for role r from defaults, the environment and args.
+func parseFlags(r role, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	cfg := defaultConfig()
-	fs := flag.NewFlagSet("gosling serve", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-
-	str := func(p *string, name, env, usage string) {
-		if v := getenv(env); v != "" {
-			*p = v
+	fs := flag.NewFlagSet("gosling "+r.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var envErr error
+	bind := func(v flag.Value, name, env, usage string) {
+		if s := getenv(env); s != "" {
+			if err := v.Set(s); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", env, err)
+			}
 		}
-		fs.StringVar(p, name, *p, usage+" ("+env+")")
+		fs.Var(v, name, usage+" ("+env+")")
 	}
-	str(&cfg.DataDir, "data-dir", "GOSLING_DATA_DIR", "directory for the database, artifacts and the admin token")
-	str(&cfg.DDIAddr, "ddi-addr", "GOSLING_DDI_ADDR", "listen address of the device (DDI) API")
-	str(&cfg.AdminAddr, "admin-addr", "GOSLING_ADMIN_ADDR", "listen address of the admin API")
-	str(&cfg.AdminToken, "admin-token", "GOSLING_ADMIN_TOKEN", "admin API bearer token; generated and kept in the data dir when unset")
-	str(&cfg.ExternalURL, "external-url", "GOSLING_EXTERNAL_URL", "base URL of links sent to devices; default: from the request's Host")
-	str(&cfg.DeviceAuth, "device-auth", "GOSLING_DEVICE_AUTH", "device authentication: open, tofu or strict")
+	str := func(p *string, name, env, usage string) { bind((*stringValue)(p), name, env, usage) }
+
+	str(&cfg.DataDir, "data-dir", "GOSLING_DATA_DIR", "directory for the SQLite database, artifacts and the admin token")
+	str(&cfg.DatabaseURL, "database-url", "GOSLING_DATABASE_URL", "Postgres URL; empty: SQLite in the data dir")
 	str(&cfg.LogLevel, "log-level", "GOSLING_LOG_LEVEL", "debug, info, warn or error")
-
-	tenants := tenantList{list: cfg.Tenants}
-	if v := getenv("GOSLING_TENANT"); v != "" {
-		tenants.list = splitList(v)
+	tenants := &tenantList{list: cfg.Tenants}
+	bind(tenants, "tenant", "GOSLING_TENANT", "tenant name; repeat or comma-separate for several")
+	if r != roleMigrate {
+		str(&cfg.RedisURL, "redis-url", "GOSLING_REDIS_URL", "Redis URL for the shared cache and invalidations; empty: in-process")
+		bind(pollInterval{&cfg.PollInterval}, "poll-interval", "GOSLING_POLL_INTERVAL", "how long devices sleep between polls: 5m or 00:05:00")
 	}
-	fs.Var(&tenants, "tenant", "tenant name; repeat or comma-separate for several (GOSLING_TENANT)")
-
-	poll := pollInterval{d: &cfg.PollInterval}
-	if v := getenv("GOSLING_POLL_INTERVAL"); v != "" {
-		if err := poll.Set(v); err != nil {
-			return cfg, fmt.Errorf("GOSLING_POLL_INTERVAL: %w", err)
-		}
+	if r.admin {
+		str(&cfg.AdminAddr, "admin-addr", "GOSLING_ADMIN_ADDR", "listen address of the admin API")
+		str(&cfg.AdminToken, "admin-token", "GOSLING_ADMIN_TOKEN", "admin API bearer token; generated and kept in the data dir when unset")
 	}
-	fs.Var(poll, "poll-interval", "how long devices sleep between polls: 5m or 00:05:00 (GOSLING_POLL_INTERVAL)")
-
+	if r.ddi {
+		str(&cfg.DDIAddr, "ddi-addr", "GOSLING_DDI_ADDR", "listen address of the device (DDI) API")
+		str(&cfg.ExternalURL, "external-url", "GOSLING_EXTERNAL_URL", "base URL of links sent to devices; default: from the request's Host")
+		str(&cfg.DeviceAuth, "device-auth", "GOSLING_DEVICE_AUTH", "device authentication: open, tofu or strict")
+		bind((*int64Value)(&cfg.CacheBytes), "cache-bytes", "GOSLING_CACHE_BYTES", "memory bound of the in-process poll cache")
+		bind((*durationValue)(&cfg.CacheTTL), "cache-ttl", "GOSLING_CACHE_TTL", "longest time a cached poll answer is trusted without an invalidation")
+	}
+	if envErr != nil {
+		return cfg, envErr
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -117,7 +163,36 @@ func parseServeFlags(args []string, getenv func(string) string) (Config, error) 
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.Tenants = tenants.list
-	return cfg, cfg.Validate()
+	return cfg, cfg.Validate(r)
+}
+
+type stringValue string
+
+func (s *stringValue) String() string     { return string(*s) }
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+
+type int64Value int64
+
+func (n *int64Value) String() string { return strconv.FormatInt(int64(*n), 10) }
+func (n *int64Value) Set(v string) error {
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	*n = int64Value(x)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 30s or 10m", v)
+	}
+	*d = durationValue(x)
+	return nil
 }
 
 // tenantList is a repeatable flag whose first use replaces the default.

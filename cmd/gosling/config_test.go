@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 func TestParseServeFlags(t *testing.T) {
 	tests := []struct {
 		name    string
+		role    role
 		args    []string
 		env     map[string]string
 		check   func(t *testing.T, c Config)
@@ -48,11 +50,25 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "bad tenant", args: []string{"--tenant", "a/b"}, wantErr: "tenant"},
 		{name: "bad external url", args: []string{"--external-url", "host:80"}, wantErr: "absolute"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log-level"},
+		{name: "ddi needs database", role: roleDDI, env: map[string]string{"GOSLING_REDIS_URL": "redis://127.0.0.1:1"}, wantErr: "needs --database-url"},
+		{name: "control needs redis", role: roleControl, args: []string{"--database-url", "postgres://x@127.0.0.1/db"}, wantErr: "needs --redis-url"},
+		{name: "ddi has no admin flags", role: roleDDI, args: []string{"--admin-token", "x"}, wantErr: "not defined"},
+		{name: "bad database url", args: []string{"--database-url", "mysql://x"}, wantErr: "postgres://"},
+		{name: "cache too small", args: []string{"--cache-bytes", "10"}, wantErr: "1 MiB"},
+		{name: "ddi with both urls", role: roleDDI, args: []string{"--database-url", "postgres://x@127.0.0.1/db", "--redis-url", "redis://127.0.0.1:6379/0", "--cache-ttl", "30s"}, check: func(t *testing.T, c Config) {
+			if c.CacheTTL != 30*time.Second || c.DatabaseURL == "" || c.RedisURL == "" {
+				t.Errorf("got %+v", c)
+			}
+		}},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseServeFlags(tt.args, func(k string) string { return tt.env[k] })
+			r := roleServe
+			if tt.role.name != "" {
+				r = tt.role
+			}
+			c, err := parseFlags(r, tt.args, func(k string) string { return tt.env[k] }, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)

@@ -14,11 +14,14 @@ import (
 const usage = `Gosling: a hawkBit DDI update server for fleets of embedded Linux devices.
 
 Usage:
-  gosling serve [flags]     run the admin API and the device (DDI) API in one process
+  gosling serve [flags]     admin API and device (DDI) API in one process (embedded
+                            default: SQLite + in-process cache; or Postgres/Redis)
+  gosling control [flags]   admin API and invalidation publisher (Postgres + Redis)
+  gosling ddi [flags]       a stateless device (DDI) frontline (Postgres + Redis); run N
   gosling migrate [flags]   apply database migrations and exit
   gosling help              show this text
 
-Run "gosling serve -h" for the flags; each has a GOSLING_* environment variable.
+Run "gosling ROLE -h" for the flags; each has a GOSLING_* environment variable.
 `
 
 func main() {
@@ -39,18 +42,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("no command given")
 	}
 	switch args[0] {
-	case "serve":
-		cfg, err := parseServeFlags(args[1:], getenv)
+	case "serve", "control", "ddi":
+		r := map[string]role{"serve": roleServe, "control": roleControl, "ddi": roleDDI}[args[0]]
+		cfg, err := parseFlags(r, args[1:], getenv, stderr)
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, stdout, stderr)
+		return serveRole(ctx, r, cfg, stdout, stderr)
 	case "migrate":
-		cfg, err := parseServeFlags(args[1:], getenv)
+		cfg, err := parseFlags(roleMigrate, args[1:], getenv, stderr)
 		if err != nil {
 			return err
 		}
-		return migrate(ctx, cfg)
+		return migrate(ctx, cfg, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -18,114 +18,126 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/gosling-ota/gosling/artifacts"
-	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/control"
 	"github.com/gosling-ota/gosling/ddi"
-	"github.com/gosling-ota/gosling/schema/sqlite"
 )
 
 // shutdownGrace bounds how long draining takes on SIGTERM.
 const shutdownGrace = 15 * time.Second
 
-// serve runs the embedded default: SQLite, in-process bus, artifacts on disk,
-// the DDI frontline and the admin API, until ctx ends.
-func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
-	logger := newLogger(stderr, cfg.LogLevel)
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	token, created, err := adminToken(cfg)
+// serveRole runs the parts of role r (frontline, admin API or both) until
+// ctx ends, then drains them in order: devices first, so their last
+// feedback and last-seen records reach the store, then operators, then the
+// connections.
+func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer) error {
+	logger := newLogger(stderr, cfg.LogLevel).With("role", r.name)
+	// Only roles that own the schema migrate: a frontline starting before
+	// the control plane must not race it with a half-known schema version.
+	b, err := openBackend(ctx, cfg, r.admin, logger)
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(stdout, "Generated admin token (kept in %s, shown only now): %s\n", tokenPath(cfg), token)
-	}
-
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gosling.db"))
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer store.Close()
-	blobs, err := artifacts.OpenStore(filepath.Join(cfg.DataDir, "artifacts"))
-	if err != nil {
-		return fmt.Errorf("open artifact store: %w", err)
-	}
-	bus := cache.NewLocalBus()
-
-	front, err := ddi.New(ddi.Config{
-		Tenants:      cfg.Tenants,
-		PollInterval: cfg.PollInterval,
-		ExternalURL:  cfg.ExternalURL,
-		DeviceAuth:   cfg.DeviceAuth,
-	}, store, bus, blobs, logger)
-	if err != nil {
-		return fmt.Errorf("configure DDI API: %w", err)
-	}
-	admin, err := control.New(control.Config{
-		Tenants:    cfg.Tenants,
-		AdminToken: token,
-	}, store, bus, blobs, logger)
-	if err != nil {
-		return fmt.Errorf("configure admin API: %w", err)
-	}
-
-	ddiLn, err := net.Listen("tcp", cfg.DDIAddr)
-	if err != nil {
-		return fmt.Errorf("listen on --ddi-addr: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		ddiLn.Close()
-		return fmt.Errorf("listen on --admin-addr: %w", err)
-	}
-	adminSrv := &http.Server{
-		Handler:           admin.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-
-	if cfg.DeviceAuth == "open" {
-		logger.Warn("device authentication is open: any client can register as any device; use --device-auth tofu or strict in production")
-	}
-	logger.Info("gosling serving",
-		"ddi", ddiLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"data_dir", cfg.DataDir, "tenants", strings.Join(cfg.Tenants, ","),
-		"poll_interval", cfg.PollInterval.String(), "device_auth", cfg.DeviceAuth)
+	defer b.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return front.Serve(ddiLn) })
-	g.Go(func() error {
-		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("admin API: %w", err)
+	var stops []func(context.Context) error
+	for _, loop := range b.loops {
+		g.Go(func() error { return loop(gctx) })
+	}
+
+	if r.ddi {
+		front, err := ddi.New(ddi.Config{
+			Tenants:      cfg.Tenants,
+			PollInterval: cfg.PollInterval,
+			ExternalURL:  cfg.ExternalURL,
+			DeviceAuth:   cfg.DeviceAuth,
+			CacheBytes:   cfg.CacheBytes,
+			CacheTTL:     cfg.CacheTTL,
+		}, b.store, b.bus, b.blobs, logger)
+		if err != nil {
+			return fmt.Errorf("configure DDI API: %w", err)
 		}
-		return nil
-	})
+		ln, err := net.Listen("tcp", cfg.DDIAddr)
+		if err != nil {
+			return fmt.Errorf("listen on --ddi-addr: %w", err)
+		}
+		if cfg.DeviceAuth == "open" {
+			logger.Warn("device authentication is open: any client can register as any device; use --device-auth tofu or strict in production")
+		}
+		logger.Info("DDI API listening", "addr", ln.Addr().String(), "poll_interval", cfg.PollInterval.String(), "device_auth", cfg.DeviceAuth)
+		g.Go(func() error { return front.Serve(ln) })
+		stops = append(stops, front.Shutdown)
+	}
+
+	if r.admin {
+		token, created, err := adminToken(cfg)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(stdout, "Generated admin token (kept in %s, shown only now): %s\n", tokenPath(cfg), token)
+		}
+		admin, err := control.New(control.Config{Tenants: cfg.Tenants, AdminToken: token}, b.store, b.bus, b.blobs, logger)
+		if err != nil {
+			return fmt.Errorf("configure admin API: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("listen on --admin-addr: %w", err)
+		}
+		srv := &http.Server{
+			Handler:           admin.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		logger.Info("admin API listening", "addr", ln.Addr().String())
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin API: %w", err)
+			}
+			return nil
+		})
+		stops = append(stops, srv.Shutdown)
+	}
+
+	logger.Info("gosling started", "data_dir", cfg.DataDir, "tenants", strings.Join(cfg.Tenants, ","),
+		"database", backendName(cfg.DatabaseURL != "", "postgres", "sqlite"),
+		"bus", backendName(cfg.RedisURL != "", "redis", "in-process"))
 	g.Go(func() error {
 		<-gctx.Done()
-		// Drain devices first so their last feedback and last-seen records
-		// reach the store, then the operators, then the store (deferred).
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		logger.Info("shutting down")
-		err := front.Shutdown(sctx)
-		return errors.Join(err, adminSrv.Shutdown(sctx))
+		var errs []error
+		for _, stop := range stops {
+			errs = append(errs, stop(sctx))
+		}
+		return errors.Join(errs...)
 	})
-	return g.Wait()
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
 }
 
-// migrate applies the embedded migrations (opening the store applies them).
-func migrate(ctx context.Context, cfg Config) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+func backendName(cond bool, yes, no string) string {
+	if cond {
+		return yes
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gosling.db"))
+	return no
+}
+
+// migrate applies the schema migrations of the configured database and exits.
+func migrate(ctx context.Context, cfg Config, stderr io.Writer) error {
+	logger := newLogger(stderr, cfg.LogLevel)
+	b, err := openBackend(ctx, cfg, true, logger)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return store.Close()
+	logger.Info("migrations applied", "database", backendName(cfg.DatabaseURL != "", "postgres", "sqlite"))
+	return b.Close()
 }
 
 func tokenPath(cfg Config) string { return filepath.Join(cfg.DataDir, "admin-token") }
