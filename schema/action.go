@@ -37,7 +37,9 @@ type Action struct {
 	DeviceID   string       `json:"device_id"`
 	SoftwareID int64        `json:"software_id"`
 	RolloutID  int64        `json:"rollout_id,omitempty"`
-	Status     ActionStatus `json:"status"`
+	// Wave is the rollout wave (index) that offered the action.
+	Wave   int          `json:"wave"`
+	Status ActionStatus `json:"status"`
 	// Download and Update are hawkBit's handling types: "forced" or "attempt".
 	Download  string    `json:"download"`
 	Update    string    `json:"update"`
@@ -127,8 +129,14 @@ type ActionStore interface {
 	Actions(ctx context.Context, f ActionFilter) ([]*Action, int, error)
 	// CreateAction inserts an open action and makes it the device's ActionID.
 	// Returns ECONFLICT if the device already has an open action,
-	// ENOTFOUND if the device does not exist.
+	// ENOTFOUND if the device does not exist, and EUNAVAILABLE when the
+	// action's rollout already has MaxConcurrent open actions (checked in
+	// the same transaction, so concurrent frontlines cannot overshoot).
 	CreateAction(ctx context.Context, a *Action) error
+	// CancelRolloutActions asks the devices to cancel every open action of
+	// a rollout (pending and running become canceling) and returns those
+	// actions, so the caller can invalidate their devices.
+	CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*Action, error)
 	// CancelAction asks the device to cancel an open action (status
 	// canceling). Returns ENOTFOUND, or ENOTALLOWED if it is closed.
 	CancelAction(ctx context.Context, tenant, deviceID string, id int64) (*Action, error)

@@ -55,6 +55,8 @@ type Device struct {
 	Tenant string `json:"tenant"`
 	ID     string `json:"id"`
 	Name   string `json:"name,omitempty"`
+	// Tags group devices for targeting (sorted, unique).
+	Tags []string `json:"tags"`
 
 	// TokenHash is the SHA-256 (hex) of the device's TargetToken, or "".
 	TokenHash string `json:"-"`
@@ -82,6 +84,10 @@ type Device struct {
 	ActionID int64 `json:"action_id,omitempty"`
 	// LastActionID is the device's most recent closed action, or 0 (installedBase).
 	LastActionID int64 `json:"last_action_id,omitempty"`
+
+	// PollInterval overrides the tenant's poll settings for this device; 0
+	// means no override.
+	PollInterval time.Duration `json:"poll_interval,omitempty"`
 
 	Status          string `json:"status"`
 	ConfigRequested bool   `json:"config_requested"` // configData is asked for on the next poll
@@ -121,16 +127,12 @@ const (
 	ConfigRemove  ConfigMode = "remove"
 )
 
-// DeviceFilter selects devices. Zero fields match everything.
+// DeviceFilter selects a page of devices.
 type DeviceFilter struct {
 	Tenant string
-	// Query matches id or name by substring.
-	Query      string
-	Feed       string
-	UpdateMode UpdateMode
-	Status     string
-	Offset     int
-	Limit      int // 0 means the store's default (100)
+	Target
+	Offset int
+	Limit  int // 0 means the store's default (100)
 }
 
 // DeviceUpdate changes a device. Nil fields stay unchanged.
@@ -140,6 +142,10 @@ type DeviceUpdate struct {
 	UpdateMode *UpdateMode
 	SoftwareID *int64
 	Feed       *string
+	// Tags replaces the device's tags (normalised: sorted, unique, no "").
+	Tags *[]string
+	// PollInterval sets the per-device poll override (0 removes it).
+	PollInterval *time.Duration
 }
 
 // DeviceStore keeps devices.
@@ -155,6 +161,13 @@ type DeviceStore interface {
 	// UpdateDevice applies u and returns the new device. Changing the update
 	// mode, software or feed clears SkipSoftwareID. Returns ENOTFOUND.
 	UpdateDevice(ctx context.Context, tenant, id string, u DeviceUpdate) (*Device, error)
+	// UpdateDevices applies u to every device of the tenant matching t, in
+	// one transaction, and returns their ids (the caller invalidates them).
+	// Returns EINVALID if t is zero (a bulk change must say what it targets).
+	UpdateDevices(ctx context.Context, tenant string, t Target, u DeviceUpdate) ([]string, error)
+	// DeviceIDs returns the ids of the tenant's devices matching t, ordered
+	// by id, after the id after (keyset paging), at most limit (0: 1000).
+	DeviceIDs(ctx context.Context, tenant string, t Target, after string, limit int) ([]string, error)
 	// DeleteDevice removes a device with its actions. Returns ENOTFOUND.
 	DeleteDevice(ctx context.Context, tenant, id string) error
 	// SetAttributes applies configData and clears ConfigRequested. If the

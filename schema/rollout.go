@@ -5,22 +5,136 @@ import (
 	"time"
 )
 
-// Rollout states.
+// Rollout states. Draft rollouts are being prepared; running ones offer
+// software wave by wave; paused ones offer nothing new (open actions go on);
+// finished and aborted are final.
 const (
-	RolloutRunning = "running"
-	RolloutPaused  = "paused"
+	RolloutDraft    = "draft"
+	RolloutRunning  = "running"
+	RolloutPaused   = "paused"
+	RolloutFinished = "finished"
+	RolloutAborted  = "aborted"
 )
 
-// Rollout offers one software to the devices of a feed that are in
-// ModeRollout. The newest running rollout of a feed wins.
+// Handling types of download and update, as hawkBit names them.
+const (
+	HandlingForced  = "forced"
+	HandlingAttempt = "attempt"
+)
+
+// What a rollout does when a wave crosses its error threshold.
+const (
+	OnErrorPause = "pause"
+	OnErrorAbort = "abort"
+)
+
+// Rollout offers one software to the devices its target selects that are
+// in ModeRollout, in waves. Among running rollouts that select a device, the
+// newest wins.
+//
+// Wave membership is deterministic and needs no per-device rows: each
+// device gets a bucket, Bucket(rolloutID, deviceID) in [0, 2^32), and wave
+// k covers the devices whose bucket is below Waves[k].Threshold (cumulative:
+// wave 2 includes wave 1's devices). The engine sets a wave's Threshold when
+// it opens the wave: Percent maps straight to a threshold; Count is turned
+// into the threshold that selects that many of the targeted devices.
 type Rollout struct {
-	ID         int64     `json:"id"`
-	Tenant     string    `json:"tenant"`
-	Name       string    `json:"name"`
-	Feed       string    `json:"feed"`
-	SoftwareID int64     `json:"software_id"`
-	Status     string    `json:"status"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID     int64  `json:"id"`
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	// Feed and Target select devices (both must match). Feed "" means
+	// DefaultFeed, kept for gooseBit's one-rollout-per-feed habit; Target
+	// nil selects every device of the feed.
+	Feed       string  `json:"feed"`
+	Target     *Target `json:"target,omitempty"`
+	SoftwareID int64   `json:"software_id"`
+	Status     string  `json:"status"`
+
+	Waves []Wave `json:"waves"`
+	// CurrentWave is the index of the newest open wave, -1 before the first.
+	CurrentWave int `json:"current_wave"`
+	// AwaitingApproval is set when the current wave met its success
+	// threshold but its successor needs an operator's approval.
+	AwaitingApproval bool `json:"awaiting_approval,omitempty"`
+
+	// StartAt delays the first wave of a running rollout (zero: at once).
+	StartAt time.Time `json:"start_at,omitzero"`
+	// MaxConcurrent bounds the rollout's open actions (0: no bound).
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	// Download and Update are HandlingForced or HandlingAttempt.
+	Download string             `json:"download"`
+	Update   string             `json:"update"`
+	Window   *MaintenanceWindow `json:"maintenance_window,omitempty"`
+
+	// Reason says why the rollout last paused or aborted by itself.
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Wave is one stage of a rollout with the rules for leaving it.
+type Wave struct {
+	// Percent (0 < p ≤ 100) or Count (> 0) of the targeted devices that the
+	// rollout covers once this wave is open (cumulative). One is set.
+	Percent float64 `json:"percent,omitempty"`
+	Count   int     `json:"count,omitempty"`
+	// Threshold is set by the engine when the wave opens (see Rollout).
+	Threshold uint32    `json:"threshold,omitempty"`
+	OpenedAt  time.Time `json:"opened_at,omitzero"`
+
+	// SuccessPercent of the wave's targeted devices that must have
+	// succeeded before the next wave opens (0 means 100).
+	SuccessPercent float64 `json:"success_percent,omitempty"`
+	// Approval: the next wave waits for an operator even when the success
+	// threshold is met.
+	Approval bool `json:"approval,omitempty"`
+	// ErrorCount and ErrorPercent (of finished devices) trip the error
+	// rule once at least MinFinished devices of the wave have finished;
+	// 0 disables each. OnError is OnErrorPause (default) or OnErrorAbort.
+	ErrorCount   int     `json:"error_count,omitempty"`
+	ErrorPercent float64 `json:"error_percent,omitempty"`
+	MinFinished  int     `json:"min_finished,omitempty"`
+	OnError      string  `json:"on_error,omitempty"`
+}
+
+// MaintenanceWindow is a daily time window in which devices may install.
+type MaintenanceWindow struct {
+	// Start is the window's daily opening time, "HH:MM" in Location.
+	Start string `json:"start"`
+	// Duration is how long the window stays open (≤ 24 h).
+	Duration Duration `json:"duration"`
+	// Location is an IANA time zone name; "" means UTC.
+	Location string `json:"location,omitempty"`
+}
+
+// RolloutStats counts a rollout's devices by outcome, once per device: the
+// device's newest action of the rollout decides.
+type RolloutStats struct {
+	Targeted  int `json:"targeted"`
+	Pending   int `json:"pending"` // targeted by an open wave, no action yet or action pending
+	Running   int `json:"running"` // action running or canceling
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	Canceled  int `json:"canceled"`
+}
+
+// Finished is the number of devices whose outcome is known.
+func (s RolloutStats) Finished() int { return s.Succeeded + s.Failed + s.Canceled }
+
+// ActionCounts counts a rollout's devices by their newest action's status,
+// per wave (index = Action.Wave). Targeted and Pending are the engine's
+// (they need the device population), so they are left zero here.
+type ActionCounts []RolloutStats
+
+// RolloutEvent is one entry of a rollout's history: created, started,
+// wave opened, threshold crossed, paused, resumed, aborted, finished.
+type RolloutEvent struct {
+	ID        int64     `json:"id"`
+	RolloutID int64     `json:"rollout_id"`
+	Type      string    `json:"type"`
+	Wave      int       `json:"wave"`
+	Message   string    `json:"message"`
+	At        time.Time `json:"at"`
 }
 
 // RolloutStore keeps rollouts.
@@ -29,12 +143,28 @@ type RolloutStore interface {
 	Rollout(ctx context.Context, tenant string, id int64) (*Rollout, error)
 	// Rollouts returns the tenant's rollouts, newest first.
 	Rollouts(ctx context.Context, tenant string) ([]*Rollout, error)
-	// CreateRollout inserts r (status running unless set) and sets ID and
-	// CreatedAt. Returns ENOTFOUND if its software does not exist.
+	// CreateRollout inserts r (status running unless set; Download and
+	// Update forced unless set; CurrentWave -1; one 100% wave when none is
+	// given) and sets ID, CreatedAt and UpdatedAt. Returns ENOTFOUND if its
+	// software does not exist, EINVALID for invalid waves or handling.
 	CreateRollout(ctx context.Context, r *Rollout) error
+	// UpdateRollout stores r's mutable fields (Status, Waves, CurrentWave,
+	// AwaitingApproval, Reason, Name, Target, StartAt, MaxConcurrent,
+	// Download, Update, Window) if the stored UpdatedAt still equals
+	// r.UpdatedAt, and sets r.UpdatedAt. Returns ECONFLICT when another
+	// writer got there first (re-read and retry), ENOTFOUND.
+	UpdateRollout(ctx context.Context, r *Rollout) error
 	// SetRolloutStatus pauses or resumes a rollout. Returns ENOTFOUND.
 	SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*Rollout, error)
 	// DeleteRollout removes a rollout; its actions keep their history.
 	// Returns ENOTFOUND.
 	DeleteRollout(ctx context.Context, tenant string, id int64) error
+	// RolloutActionCounts counts the rollout's devices by their newest
+	// action of the rollout, per wave; len = the rollout's wave count.
+	RolloutActionCounts(ctx context.Context, tenant string, id int64) (ActionCounts, error)
+	// AddRolloutEvent appends an event and sets its ID and At.
+	AddRolloutEvent(ctx context.Context, tenant string, e *RolloutEvent) error
+	// RolloutEvents returns a rollout's events with ID > after, oldest
+	// first, at most limit (0: 100).
+	RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit int) ([]*RolloutEvent, error)
 }

@@ -11,26 +11,27 @@ import (
 )
 
 // Catalog is a tenant's snapshot of what can be offered: its software and its
-// running rollouts. It is built once per change (not per poll) and shared
-// read-only by every poll of the tenant, so starting a rollout for a million
-// devices changes one catalog, not a million device entries.
+// rollouts that may offer software. It is built once per change (not per
+// poll) and shared read-only by every poll of the tenant, so starting a
+// rollout for a million devices changes one catalog, not a million device
+// entries.
 type Catalog struct {
 	software map[int64]*Software
-	newest   []*Software         // by version, newest first
-	rollouts map[string]*Rollout // feed → newest running rollout
+	newest   []*Software // by version, newest first
+	// rollouts that offer software (running or finished, with an open
+	// wave), newest first.
+	rollouts []*Rollout
 }
 
 // CompareFunc orders two version strings (-1, 0, 1).
 type CompareFunc func(a, b string) int
 
 // NewCatalog indexes software and rollouts. cmp orders versions
-// (artifacts.CompareVersions); rollouts may be in any order and include
-// paused ones.
+// (artifacts.CompareVersions); rollouts may be in any order and state.
 func NewCatalog(software []*Software, rollouts []*Rollout, cmp CompareFunc) *Catalog {
 	c := &Catalog{
 		software: make(map[int64]*Software, len(software)),
 		newest:   slices.Clone(software),
-		rollouts: make(map[string]*Rollout),
 	}
 	for _, s := range software {
 		c.software[s.ID] = s
@@ -42,28 +43,82 @@ func NewCatalog(software []*Software, rollouts []*Rollout, cmp CompareFunc) *Cat
 		return b.CreatedAt.Compare(a.CreatedAt)
 	})
 	for _, r := range rollouts {
-		if r.Status != RolloutRunning {
-			continue
-		}
-		if cur, ok := c.rollouts[r.Feed]; !ok || newerRollout(r, cur) {
-			c.rollouts[r.Feed] = r
+		if r.Offers() {
+			c.rollouts = append(c.rollouts, r)
 		}
 	}
+	slices.SortFunc(c.rollouts, func(a, b *Rollout) int {
+		if n := b.CreatedAt.Compare(a.CreatedAt); n != 0 {
+			return n
+		}
+		return cmpInt64(b.ID, a.ID)
+	})
 	return c
 }
 
-func newerRollout(a, b *Rollout) bool {
-	if !a.CreatedAt.Equal(b.CreatedAt) {
-		return a.CreatedAt.After(b.CreatedAt)
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	return a.ID > b.ID
+	return 0
+}
+
+// Offers reports whether the rollout may offer software now: running or
+// finished (late devices still get it), with at least one open wave.
+func (r *Rollout) Offers() bool {
+	return (r.Status == RolloutRunning || r.Status == RolloutFinished) &&
+		r.CurrentWave >= 0 && r.CurrentWave < len(r.Waves)
+}
+
+// Selects reports whether the rollout's feed and target select d
+// (regardless of waves).
+func (r *Rollout) Selects(d *Device) bool {
+	feed, dfeed := r.Feed, d.Feed
+	if feed == "" {
+		feed = DefaultFeed
+	}
+	if dfeed == "" {
+		dfeed = DefaultFeed
+	}
+	return feed == dfeed && r.Target.Matches(d)
+}
+
+// WaveOf returns the first open wave whose threshold covers d, or -1.
+func (r *Rollout) WaveOf(deviceID string) int {
+	b := Bucket(r.ID, deviceID)
+	for k := 0; k <= r.CurrentWave && k < len(r.Waves); k++ {
+		if Covers(r.Waves[k].Threshold, b) {
+			return k
+		}
+	}
+	return -1
 }
 
 // Software returns a software of the catalog, or nil.
 func (c *Catalog) Software(id int64) *Software { return c.software[id] }
 
-// Rollout returns the rollout that wins for a feed, or nil.
-func (c *Catalog) Rollout(feed string) *Rollout { return c.rollouts[feed] }
+// Rollout returns the rollout that decides for d: the newest offering
+// rollout whose feed and target select it, or nil.
+func (c *Catalog) Rollout(d *Device) *Rollout {
+	for _, r := range c.rollouts {
+		if r.Selects(d) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Offer is what a device should be offered now.
+type Offer struct {
+	Software *Software
+	// Rollout is the rollout the offer comes from (nil in other modes) and
+	// Wave the wave that covers the device.
+	Rollout *Rollout
+	Wave    int
+}
 
 // Compatible reports whether sw may be offered to d: its hardware rules
 // accept the device's board (hw_model, else hw_boardname) and revision, by
@@ -80,40 +135,40 @@ func Compatible(d *Device, sw *Software) bool {
 	return artifacts.HardwareCompatible(hw, d.HWModel(), d.HWRevision())
 }
 
-// Desired returns the software d should be offered now and the rollout it
-// comes from (0 for none), or nil when nothing is due: pinned devices, no
-// target, a target equal to the device's version, software skipped after a
-// failure or cancel, or hardware that does not fit.
-func (c *Catalog) Desired(d *Device) (*Software, int64) {
-	var (
-		sw        *Software
-		rolloutID int64
-	)
+// Desired returns what d should be offered now, or a zero Offer when
+// nothing is due: pinned devices, no target, a rollout wave that does not
+// cover the device yet, a target equal to the device's version, software
+// skipped after a failure or cancel, or hardware that does not fit.
+func (c *Catalog) Desired(d *Device) Offer {
+	var o Offer
 	switch d.UpdateMode {
 	case ModePinned:
-		return nil, 0
+		return Offer{}
 	case ModeAssigned:
-		sw = c.software[d.SoftwareID]
+		o.Software = c.software[d.SoftwareID]
 	case ModeLatest:
 		for _, s := range c.newest {
 			if Compatible(d, s) {
-				sw = s
+				o.Software = s
 				break
 			}
 		}
-	default: // ModeRollout
-		feed := d.Feed
-		if feed == "" {
-			feed = DefaultFeed
+	default: // ModeRollout: the newest selecting rollout decides, even if
+		// its wave has not reached the device (it then waits).
+		r := c.Rollout(d)
+		if r == nil {
+			return Offer{}
 		}
-		if r := c.rollouts[feed]; r != nil {
-			sw, rolloutID = c.software[r.SoftwareID], r.ID
+		if o.Wave = r.WaveOf(d.ID); o.Wave < 0 {
+			return Offer{}
 		}
+		o.Software, o.Rollout = c.software[r.SoftwareID], r
 	}
+	sw := o.Software
 	if sw == nil || sw.ID == d.SkipSoftwareID || sw.Version == d.SWVersion || !Compatible(d, sw) {
-		return nil, 0
+		return Offer{}
 	}
-	return sw, rolloutID
+	return o
 }
 
 // HardwareOverlaps reports whether two hardware rule sets accept a common

@@ -27,11 +27,16 @@ func TestCatalogDesired(t *testing.T) {
 		{ID: 3, Version: "1.9.0", Hardware: board, CreatedAt: t0.Add(2 * time.Hour)},
 		{ID: 4, Version: "9.0.0", Hardware: []schema.Hardware{{Board: "other", Revisions: []string{"1.0"}}}, CreatedAt: t0},
 	}
+	all := []schema.Wave{{Percent: 100, Threshold: schema.PercentThreshold(100)}}
 	rollouts := []*schema.Rollout{
-		{ID: 10, Feed: "default", SoftwareID: 1, Status: schema.RolloutRunning, CreatedAt: t0},
-		{ID: 11, Feed: "default", SoftwareID: 3, Status: schema.RolloutRunning, CreatedAt: t0.Add(time.Minute)},
-		{ID: 12, Feed: "default", SoftwareID: 2, Status: schema.RolloutPaused, CreatedAt: t0.Add(time.Hour)},
-		{ID: 13, Feed: "beta", SoftwareID: 2, Status: schema.RolloutRunning, CreatedAt: t0},
+		{ID: 10, Feed: "default", SoftwareID: 1, Status: schema.RolloutRunning, CreatedAt: t0, Waves: all},
+		{ID: 11, Feed: "default", SoftwareID: 3, Status: schema.RolloutFinished, CreatedAt: t0.Add(time.Minute), Waves: all},
+		{ID: 12, Feed: "default", SoftwareID: 2, Status: schema.RolloutPaused, CreatedAt: t0.Add(time.Hour), Waves: all},
+		{ID: 13, Feed: "beta", SoftwareID: 2, Status: schema.RolloutRunning, CreatedAt: t0, Waves: all},
+		{ID: 14, Feed: "default", SoftwareID: 2, Status: schema.RolloutDraft, CreatedAt: t0.Add(2 * time.Hour), Waves: all, CurrentWave: -1},
+		{ID: 15, Feed: "default", Target: &schema.Target{Tags: []string{"lab"}}, SoftwareID: 1, Status: schema.RolloutRunning, CreatedAt: t0.Add(3 * time.Hour), Waves: all},
+		{ID: 16, Feed: "default", Target: &schema.Target{Tags: []string{"canary"}}, SoftwareID: 1, Status: schema.RolloutRunning, CreatedAt: t0.Add(3 * time.Hour),
+			Waves: []schema.Wave{{Percent: 0.0001, Threshold: 1}, {Percent: 100}}},
 	}
 	cat := schema.NewCatalog(sw, rollouts, artifacts.CompareVersions)
 	fits := map[string]string{"hw_model": "devboard", "hw_revision": "1.0", "sw_version": "0.9"}
@@ -42,7 +47,9 @@ func TestCatalogDesired(t *testing.T) {
 		wantID      int64
 		wantRollout int64
 	}{
-		{"rollout: newest running rollout of the feed wins", device(schema.ModeRollout, fits), 3, 11},
+		{"rollout: newest offering rollout of the feed wins", device(schema.ModeRollout, fits), 3, 11},
+		{"rollout: newer rollout targets the device's tag", device(schema.ModeRollout, fits, func(d *schema.Device) { d.Tags = []string{"lab"} }), 1, 15},
+		{"rollout: device waits for its wave", device(schema.ModeRollout, fits, func(d *schema.Device) { d.Tags = []string{"canary"} }), 0, 0},
 		{"rollout: other feed", device(schema.ModeRollout, fits, func(d *schema.Device) { d.Feed = "beta" }), 2, 13},
 		{"rollout: feed without rollout", device(schema.ModeRollout, fits, func(d *schema.Device) { d.Feed = "none" }), 0, 0},
 		{"latest: numeric order, not lexical", device(schema.ModeLatest, fits), 2, 0},
@@ -58,10 +65,13 @@ func TestCatalogDesired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, rollout := cat.Desired(tt.d)
-			var id int64
-			if got != nil {
-				id = got.ID
+			o := cat.Desired(tt.d)
+			var id, rollout int64
+			if o.Software != nil {
+				id = o.Software.ID
+			}
+			if o.Rollout != nil {
+				rollout = o.Rollout.ID
 			}
 			if id != tt.wantID || rollout != tt.wantRollout {
 				t.Errorf("Desired = software %d rollout %d, want %d %d", id, rollout, tt.wantID, tt.wantRollout)

@@ -9,6 +9,10 @@ type TenantStore interface {
 	GatewayTokenHash(ctx context.Context, tenant string) (string, error)
 	// SetGatewayTokenHash sets (or with "" removes) the tenant's GatewayToken hash.
 	SetGatewayTokenHash(ctx context.Context, tenant, hash string) error
+	// PollSettings returns the tenant's poll settings (zero value when never set).
+	PollSettings(ctx context.Context, tenant string) (*PollSettings, error)
+	// SetPollSettings replaces the tenant's poll settings.
+	SetPollSettings(ctx context.Context, tenant string, p *PollSettings) error
 }
 
 // Store is everything a persistence package implements. Consumers take the
