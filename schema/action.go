@@ -32,11 +32,11 @@ type Progress struct {
 // Action is one offer of software to a device and everything the device said
 // about it.
 type Action struct {
-	ID         int64        `json:"id"`
-	Tenant     string       `json:"tenant"`
-	DeviceID   string       `json:"device_id"`
-	SoftwareID int64        `json:"software_id"`
-	RolloutID  int64        `json:"rollout_id,omitempty"`
+	ID         int64  `json:"id"`
+	Tenant     string `json:"tenant"`
+	DeviceID   string `json:"device_id"`
+	SoftwareID int64  `json:"software_id"`
+	RolloutID  int64  `json:"rollout_id,omitempty"`
 	// Wave is the rollout wave (index) that offered the action.
 	Wave   int          `json:"wave"`
 	Status ActionStatus `json:"status"`
