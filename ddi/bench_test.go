@@ -3,7 +3,9 @@ package ddi_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -39,11 +41,26 @@ func pollCtx(tb testing.TB, e *env, dev string, headers ...[2]string) (*fasthttp
 // the richest answer (deploymentBase with c=).
 func mustOffered(tb testing.TB, e *env, dev string, headers ...string) {
 	tb.Helper()
+	mustOfferedBy(tb, e, dev, nil, headers...)
+}
+
+// mustOfferedBy is mustOffered with a maintenance window on the rollout.
+func mustOfferedBy(tb testing.TB, e *env, dev string, w *schema.MaintenanceWindow, headers ...string) {
+	tb.Helper()
 	e.Poll(dev, headers...)
 	sw, _ := e.MustSoftware("1.0.0", 1024)
-	e.MustRollout(sw)
+	e.MustStartRollout(&schema.Rollout{Name: "bench", SoftwareID: sw.ID, Window: w})
 	if links, _ := e.Poll(dev, headers...); links["deploymentBase"] == "" {
 		tb.Fatal("no offer")
+	}
+}
+
+// openWindow is a maintenance window that opened an hour ago and stays
+// open for the rest of the test.
+func openWindow() *schema.MaintenanceWindow {
+	return &schema.MaintenanceWindow{
+		Start:    time.Now().UTC().Add(-time.Hour).Format("15:04"),
+		Duration: schema.Duration(23 * time.Hour),
 	}
 }
 
@@ -87,13 +104,23 @@ func TestPollAllocs(t *testing.T) {
 		{"open", ddi.AuthOpen, nil},
 		{"target token", ddi.AuthStrict, [][2]string{{"Authorization", "TargetToken secret"}}},
 		{"double slash and trailing slash", ddi.AuthOpen, nil},
+		// An entry with a window edge to check and a jittered sleep.
+		{"maintenance window and poll settings", ddi.AuthOpen, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := MustEnv(t, ddi.Config{DeviceAuth: tc.mode})
 			if err := e.db.CreateDevice(context.Background(), &schema.Device{Tenant: tenant, ID: "dev-01", TokenHash: schema.HashToken("secret")}); err != nil {
 				t.Fatal(err)
 			}
-			mustOffered(t, e, "dev-01", "Authorization: TargetToken secret")
+			var w *schema.MaintenanceWindow
+			if tc.name == "maintenance window and poll settings" {
+				w = openWindow()
+				ps := &schema.PollSettings{Action: schema.Duration(time.Minute), JitterPercent: 20}
+				if err := e.db.SetPollSettings(context.Background(), tenant, ps); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustOfferedBy(t, e, "dev-01", w, "Authorization: TargetToken secret")
 			ctx, h := pollCtx(t, e, "dev-01", tc.header...)
 			if tc.name == "double slash and trailing slash" {
 				ctx.Request.SetRequestURI("//" + tenant + "/controller/v1/dev-01/")
@@ -105,6 +132,9 @@ func TestPollAllocs(t *testing.T) {
 			})
 			if got := string(ctx.Response.Body()); got != want || ctx.Response.StatusCode() != 200 {
 				t.Fatalf("answer changed: %d %s, want %s", ctx.Response.StatusCode(), got, want)
+			}
+			if w != nil && (!strings.Contains(want, "deploymentBase") || strings.Contains(want, `"sleep":"00:05:00"`)) {
+				t.Fatalf("window case answered %s, want an offer with the jittered action sleep", want)
 			}
 			if allocs != 0 {
 				t.Errorf("poll hit path: %.1f allocations per request, want 0", allocs)

@@ -1,20 +1,15 @@
 package ddi
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash/maphash"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
-	"golang.org/x/sync/singleflight"
 
-	"github.com/gosling-ota/gosling/artifacts"
 	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/schema"
 )
@@ -45,14 +40,42 @@ type entry struct {
 	// notice.
 	chash string
 
-	// due is software the catalog wants on the device while it has no
-	// open action; the next authenticated poll creates the action.
-	due        *schema.Software
-	dueRollout int64
-	// catGen is the catalog generation due was resolved with. Entries
-	// without an open action are stale once the tenant's generation moves.
+	// offer is what the catalog wants on the device while it has no open
+	// action (offer.Software nil: nothing due); the next authenticated poll
+	// creates the action. An offer whose maintenance window is closed is
+	// not kept here (see window.go).
+	offer schema.Offer
+	// window is the maintenance window of the open action's rollout, or
+	// nil; withheld is set when the poll must not offer the open action's
+	// deploymentBase because it has not started and the window is closed.
+	window   *schema.MaintenanceWindow
+	withheld bool
+
+	// sleep is the device's pre-rendered "HH:MM:SS": its poll interval
+	// (schema.PollSettings.Interval, jittered per device and therefore
+	// stable) or the shortened sleep before a maintenance window.
+	sleep [len("HH:MM:SS")]byte
+
+	// catDep marks entries derived from the catalog: those without an
+	// open action (the offer) and those whose action comes from a rollout
+	// (its window may change). They are stale once the tenant's catalog
+	// generation moves past catGen. Every entry is stale once the tenant
+	// generation moves past tenGen (the poll settings behind sleep).
+	catDep bool
 	catGen uint64
+	tenGen uint64
+	// until, when set, is the next maintenance window edge (or the end of
+	// a shortened sleep) on Config.Now's clock: the answer is re-resolved
+	// from then on, so a pre-rendered answer never outlives a window edge.
+	until time.Time
+	// loaded is when dev was read from the store (wall clock). Re-resolving
+	// an entry keeps it, so CacheTTL still bounds how old a cached device
+	// record may get when an invalidation was lost.
+	loaded time.Time
 }
+
+// due reports whether the next poll should create an action.
+func (e *entry) due() bool { return e.offer.Software != nil }
 
 // cost approximates the entry's memory in bytes for ristretto.
 func (e *entry) cost() int64 {
@@ -64,34 +87,6 @@ func (e *entry) cost() int64 {
 		n += 256
 	}
 	return int64(n)
-}
-
-// tenantState is what the frontline keeps per served tenant. The tenant
-// map is built once in New and only read afterwards.
-type tenantState struct {
-	name string
-
-	// gen counts catalog invalidations; catalog snapshots and the entries
-	// derived from them record the generation they were built at.
-	gen     atomic.Uint64
-	catalog atomic.Pointer[catalogSnap]
-	// gwGen counts tenant invalidations, so a gateway load racing one
-	// does not store the old token.
-	gwGen   atomic.Uint64
-	gateway atomic.Pointer[gatewaySnap]
-	loads   singleflight.Group // "catalog", "gateway"
-}
-
-type catalogSnap struct {
-	cat    *schema.Catalog
-	gen    uint64
-	expiry time.Time
-}
-
-type gatewaySnap struct {
-	set    bool
-	sum    [sha256.Size]byte
-	expiry time.Time
 }
 
 // Two independent seeds: one for ristretto's key hash and shard choice,
@@ -159,8 +154,10 @@ func (s *Server) fill(e *entry, seq uint64) {
 	sh := &s.inval.shards[s.inval.shard(e.key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.seq == seq {
-		s.devices.SetWithTTL(e.key, e, e.cost(), s.cfg.CacheTTL)
+	// The TTL counts from when the device record was read, not from this
+	// re-resolve, so staleness after a lost invalidation stays bounded.
+	if ttl := s.cfg.CacheTTL - time.Since(e.loaded); sh.seq == seq && ttl > 0 {
+		s.devices.SetWithTTL(e.key, e, e.cost(), ttl)
 	}
 }
 
@@ -190,8 +187,11 @@ func (s *Server) invalidate(inv cache.Invalidation) {
 		ts.gen.Add(1)
 		ts.catalog.Store(nil)
 	case cache.KindTenant:
-		ts.gwGen.Add(1)
+		// Entries record tenGen (their sleep depends on the poll
+		// settings), so this retires them all, like KindCatalog.
+		ts.tenGen.Add(1)
 		ts.gateway.Store(nil)
+		ts.poll.Store(nil)
 	}
 }
 
@@ -209,72 +209,10 @@ func (s *Server) invalidateAll() {
 	for _, ts := range s.tenants {
 		ts.gen.Add(1)
 		ts.catalog.Store(nil)
-		ts.gwGen.Add(1)
+		ts.tenGen.Add(1)
 		ts.gateway.Store(nil)
+		ts.poll.Store(nil)
 	}
-}
-
-// catalog returns the tenant's current catalog, loading it once per change.
-func (s *Server) catalog(ts *tenantState) (*schema.Catalog, uint64, error) {
-	gen := ts.gen.Load()
-	if c := ts.catalog.Load(); c != nil && c.gen == gen && time.Now().Before(c.expiry) {
-		return c.cat, c.gen, nil
-	}
-	v, err, _ := ts.loads.Do("catalog", func() (any, error) {
-		gen := ts.gen.Load()
-		ctx, cancel := s.storeCtx()
-		defer cancel()
-		sw, err := s.store.SoftwareList(ctx, schema.SoftwareFilter{Tenant: ts.name})
-		if err != nil {
-			return nil, fmt.Errorf("load software: %w", err)
-		}
-		ro, err := s.store.Rollouts(ctx, ts.name)
-		if err != nil {
-			return nil, fmt.Errorf("load rollouts: %w", err)
-		}
-		snap := &catalogSnap{
-			cat:    schema.NewCatalog(sw, ro, artifacts.CompareVersions),
-			gen:    gen,
-			expiry: time.Now().Add(s.cfg.CacheTTL),
-		}
-		// If an invalidation raced the load, the snapshot carries the
-		// older generation and the next call loads again.
-		if ts.gen.Load() == gen {
-			ts.catalog.Store(snap)
-		}
-		return snap, nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	snap := v.(*catalogSnap)
-	return snap.cat, snap.gen, nil
-}
-
-// gateway returns the tenant's GatewayToken state, loading it when needed.
-func (s *Server) gateway(ts *tenantState) (*gatewaySnap, error) {
-	if g := ts.gateway.Load(); g != nil && time.Now().Before(g.expiry) {
-		return g, nil
-	}
-	v, err, _ := ts.loads.Do("gateway", func() (any, error) {
-		gen := ts.gwGen.Load()
-		ctx, cancel := s.storeCtx()
-		defer cancel()
-		h, err := s.store.GatewayTokenHash(ctx, ts.name)
-		if err != nil {
-			return nil, fmt.Errorf("load gateway token: %w", err)
-		}
-		g := &gatewaySnap{expiry: time.Now().Add(s.cfg.CacheTTL)}
-		g.sum, g.set = decodeHash(h)
-		if ts.gwGen.Load() == gen {
-			ts.gateway.Store(g)
-		}
-		return g, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*gatewaySnap), nil
 }
 
 func decodeHash(h string) (sum [sha256.Size]byte, ok bool) {
@@ -284,14 +222,17 @@ func decodeHash(h string) (sum [sha256.Size]byte, ok bool) {
 	return sum, true
 }
 
-// lookup returns the device's cached entry if it is still usable.
-func (s *Server) lookup(ts *tenantState, key string) *entry {
+// lookup returns the device's cached entry if it is still usable at now.
+func (s *Server) lookup(ts *tenantState, key string, now time.Time) *entry {
 	e, ok := s.devices.Get(key)
 	if !ok {
 		return nil
 	}
-	if e.action == nil && e.catGen != ts.gen.Load() {
-		return nil // derived from an older catalog
+	if e.tenGen != ts.tenGen.Load() || (e.catDep && e.catGen != ts.gen.Load()) {
+		return nil // derived from older poll settings or an older catalog
+	}
+	if !e.until.IsZero() && !now.Before(e.until) {
+		return nil // a maintenance window edge has passed
 	}
 	return e
 }
@@ -301,7 +242,7 @@ func (s *Server) lookup(ts *tenantState, key string) *entry {
 // returns ENOTFOUND for unknown devices.
 func (s *Server) device(ts *tenantState, id string) (*entry, error) {
 	key := deviceKey(ts.name, id)
-	if e := s.lookup(ts, key); e != nil {
+	if e := s.lookup(ts, key, s.now()); e != nil {
 		return e, nil
 	}
 	return s.load(ts, id, key)
@@ -311,11 +252,12 @@ func (s *Server) device(ts *tenantState, id string) (*entry, error) {
 func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 	v, err, _ := s.loads.Do(key, func() (any, error) {
 		seq := s.inval.begin(key)
-		// A stale entry without an open action only needs the offer
-		// re-resolved against the new catalog: the device record itself is
-		// still current (device changes delete the entry).
-		if old, ok := s.devices.Get(key); ok && old.action == nil {
-			e, err := s.resolve(ts, old.dev, nil)
+		// A stale entry only needs re-resolving against the new catalog,
+		// poll settings or clock: its device record and open action are
+		// still current, because changes to them delete the entry. Only
+		// once the record is CacheTTL old is it read again.
+		if old, ok := s.devices.Get(key); ok && time.Since(old.loaded) < s.cfg.CacheTTL {
+			e, err := s.resolve(ts, old.dev, old.action, old.loaded)
 			if err != nil {
 				return nil, err
 			}
@@ -324,6 +266,7 @@ func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 		}
 		ctx, cancel := s.storeCtx()
 		defer cancel()
+		loaded := time.Now()
 		dev, err := s.store.Device(ctx, ts.name, id)
 		if err != nil {
 			return nil, err
@@ -335,7 +278,7 @@ func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 				return nil, fmt.Errorf("load open action %d: %w", dev.ActionID, err)
 			}
 		}
-		e, err := s.resolve(ts, dev, act)
+		e, err := s.resolve(ts, dev, act, loaded)
 		if err != nil {
 			return nil, err
 		}
@@ -346,88 +289,4 @@ func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 		return nil, err
 	}
 	return v.(*entry), nil
-}
-
-// resolve builds an entry: the open action with its software, or what the
-// catalog wants on the device.
-func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action) (*entry, error) {
-	e := &entry{
-		key:    deviceKey(dev.Tenant, dev.ID),
-		tenant: ts,
-		dev:    dev,
-		path:   "/" + url.PathEscape(dev.Tenant) + "/controller/v1/" + url.PathEscape(dev.ID),
-	}
-	e.tokenSum, e.hasToken = decodeHash(dev.TokenHash)
-	cat, gen, err := s.catalog(ts)
-	if err != nil {
-		return nil, err
-	}
-	e.catGen = gen
-	if act != nil && act.Status.Open() {
-		sw := cat.Software(act.SoftwareID)
-		if sw == nil {
-			// Software is immutable, but the catalog may predate it.
-			ctx, cancel := s.storeCtx()
-			defer cancel()
-			if sw, err = s.store.Software(ctx, dev.Tenant, act.SoftwareID); err != nil {
-				return nil, fmt.Errorf("load software %d of action %d: %w", act.SoftwareID, act.ID, err)
-			}
-		}
-		e.action, e.sw, e.chash = act, sw, actionHash(act)
-		return e, nil
-	}
-	e.due, e.dueRollout = cat.Desired(dev)
-	return e, nil
-}
-
-// actionHash is the c= value: a signed 32-bit FNV-1a of action id and
-// status, rendered like hawkBit's Java hashCode.
-func actionHash(a *schema.Action) string {
-	h := uint32(2166136261)
-	for _, b := range fmt.Appendf(nil, "%d/%s/%d", a.ID, a.Status, a.SoftwareID) {
-		h ^= uint32(b)
-		h *= 16777619
-	}
-	return fmt.Sprint(int32(h))
-}
-
-// createAction opens an action for e.due and returns the reloaded entry.
-// A concurrent create (another frontline, or the control plane) shows up as
-// ECONFLICT; then the device already has an open action and a reload
-// returns it.
-func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
-	_, err, _ := s.loads.Do("create\x00"+e.key, func() (any, error) {
-		ctx, cancel := s.storeCtx()
-		defer cancel()
-		a := &schema.Action{
-			Tenant:     e.dev.Tenant,
-			DeviceID:   e.dev.ID,
-			SoftwareID: e.due.ID,
-			RolloutID:  e.dueRollout,
-			Status:     schema.ActionPending,
-			Download:   "forced",
-			Update:     "forced",
-		}
-		err := s.store.CreateAction(ctx, a)
-		if err != nil && schema.ErrorCode(err) != schema.ECONFLICT {
-			return nil, fmt.Errorf("create action: %w", err)
-		}
-		if err == nil {
-			s.logger.Info("action created", "tenant", a.Tenant, "device", a.DeviceID, "action", a.ID,
-				"software", a.SoftwareID, "rollout", a.RolloutID)
-		}
-		s.publishDevice(e.dev.Tenant, e.dev.ID)
-		return nil, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.load(ts, e.dev.ID, e.key)
-}
-
-// withTimeout is a helper for the rare store calls made outside load.
-func (s *Server) withTimeout(fn func(ctx context.Context) error) error {
-	ctx, cancel := s.storeCtx()
-	defer cancel()
-	return fn(ctx)
 }

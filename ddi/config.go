@@ -43,7 +43,8 @@ type Config struct {
 	// Tenants are the tenants this frontline serves; requests for any
 	// other tenant get 404.
 	Tenants []string
-	// PollInterval is the sleep announced to devices. Longer than
+	// PollInterval is the sleep announced to devices unless the tenant's
+	// poll settings (schema.PollSettings) say otherwise. Longer than
 	// 23:59:59 is announced as 23:59:59.
 	PollInterval time.Duration
 	// ExternalURL is the scheme://host[:port][/prefix] devices reach this
@@ -66,6 +67,9 @@ type Config struct {
 	// MaxInFlight bounds requests in the handler at once; beyond it
 	// devices get 429, which SWUpdate and rauc retry (a 503 they do not).
 	MaxInFlight int
+	// Now is the clock that maintenance windows are evaluated with (nil:
+	// time.Now). Tests set it; it must be safe for concurrent use.
+	Now func() time.Time
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -90,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	return c

@@ -54,9 +54,12 @@ type chunkJSON struct {
 }
 
 type deploymentJSON struct {
-	Download string      `json:"download"`
-	Update   string      `json:"update"`
-	Chunks   []chunkJSON `json:"chunks"`
+	Download string `json:"download"`
+	Update   string `json:"update"`
+	// MaintenanceWindow is "available" or "unavailable" when the action's
+	// rollout has a maintenance window, else omitted (window.go).
+	MaintenanceWindow string      `json:"maintenanceWindow,omitempty"`
+	Chunks            []chunkJSON `json:"chunks"`
 }
 
 type historyJSON struct {
@@ -122,13 +125,14 @@ func deploymentOf(base, devPath string, a *schema.Action, sw *schema.Software) d
 	}
 }
 
-// handling maps an action's handling type to DDI's; "skip" is never sent
-// for an install.
+// handling maps a rollout's or action's handling type to DDI's: "attempt"
+// stays, anything else is "forced". "skip" is never sent for an install
+// (SWUpdate would report success without installing, PROTOCOL.md item 5).
 func handling(h string) string {
-	if h == "attempt" {
-		return "attempt"
+	if h == schema.HandlingAttempt {
+		return schema.HandlingAttempt
 	}
-	return "forced"
+	return schema.HandlingForced
 }
 
 // writeJSON answers 200 with v. HTML escaping is off so URLs stay as built.
@@ -166,10 +170,30 @@ func (s *Server) actionOf(req request, id int64) (*schema.Action, *schema.Softwa
 	return a, sw, err
 }
 
+// actionWindow returns the maintenance window of an open action's
+// rollout, or nil: from the entry when it is the cached action, else from
+// the catalog's rollouts.
+func (s *Server) actionWindow(req request, a *schema.Action) *schema.MaintenanceWindow {
+	if a.RolloutID == 0 {
+		return nil
+	}
+	if ea := req.e.action; ea != nil && ea.ID == a.ID && req.e.catGen == req.ts.gen.Load() {
+		return req.e.window
+	}
+	snap, err := s.catalog(req.ts)
+	if err != nil {
+		return nil
+	}
+	if r := snap.rollout(a.RolloutID); r != nil {
+		return r.Window
+	}
+	return nil
+}
+
 // software returns a software record, from the catalog when it has it.
 func (s *Server) software(ctx context.Context, ts *tenantState, id int64) (*schema.Software, error) {
-	if cat, _, err := s.catalog(ts); err == nil {
-		if sw := cat.Software(id); sw != nil {
+	if snap, err := s.catalog(ts); err == nil {
+		if sw := snap.cat.Software(id); sw != nil {
 			return sw, nil
 		}
 	}
@@ -222,6 +246,9 @@ func (s *Server) serveAction(ctx *fasthttp.RequestCtx, open bool) {
 		return
 	}
 	out := deploymentOf(base, req.e.path, a, sw)
+	if open {
+		out.Deployment.MaintenanceWindow = windowState(s.actionWindow(req, a), s.now())
+	}
 	if n, err := strconv.Atoi(string(ctx.QueryArgs().Peek("actionHistory"))); err == nil && n != 0 {
 		h, err := s.history(req, a, n)
 		if err != nil {

@@ -186,16 +186,51 @@ func (e *env) MustSoftware(version string, size int) (*schema.Software, []byte) 
 	return sw, data
 }
 
-// MustRollout starts a rollout of sw on the default feed and announces
-// it, as the control plane would.
+// MustRollout starts a rollout of sw on the default feed (one 100% wave)
+// and announces it, as the control plane would.
 func (e *env) MustRollout(sw *schema.Software) *schema.Rollout {
 	e.tb.Helper()
-	r := &schema.Rollout{Tenant: tenant, Name: "r-" + sw.Version, Feed: schema.DefaultFeed, SoftwareID: sw.ID}
+	return e.MustStartRollout(&schema.Rollout{Name: "r-" + sw.Version, SoftwareID: sw.ID})
+}
+
+// MustStartRollout creates r in the tenant, opens its first wave as the
+// engine would, and announces it.
+func (e *env) MustStartRollout(r *schema.Rollout) *schema.Rollout {
+	e.tb.Helper()
+	e.createRollout(r)
+	e.publish(cache.KindCatalog, "")
+	return r
+}
+
+// createRollout creates r and opens its first wave without announcing it.
+func (e *env) createRollout(r *schema.Rollout) {
+	e.tb.Helper()
+	r.Tenant = tenant
 	if err := e.db.CreateRollout(context.Background(), r); err != nil {
 		e.tb.Fatalf("create rollout: %v", err)
 	}
+	e.openWave(r, 0)
+}
+
+// MustOpenWave opens waves up to k (thresholds from their percents) and
+// announces the change, as the engine does when a wave advances.
+func (e *env) MustOpenWave(r *schema.Rollout, k int) {
+	e.tb.Helper()
+	e.openWave(r, k)
 	e.publish(cache.KindCatalog, "")
-	return r
+}
+
+func (e *env) openWave(r *schema.Rollout, k int) {
+	e.tb.Helper()
+	for i := 0; i <= k; i++ {
+		if r.Waves[i].Threshold == 0 {
+			r.Waves[i].Threshold = schema.PercentThreshold(r.Waves[i].Percent)
+		}
+	}
+	r.CurrentWave = k
+	if err := e.db.UpdateRollout(context.Background(), r); err != nil {
+		e.tb.Fatalf("open wave %d: %v", k, err)
+	}
 }
 
 func (e *env) publish(kind cache.Kind, key string) {

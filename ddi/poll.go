@@ -25,9 +25,11 @@ var scratchPool = sync.Pool{New: func() any {
 // request memory.
 //
 // Hit path (cached device, authorized, nothing to create): one map lookup
-// for the tenant, one cache Get, a token hash when the policy needs one,
-// append-rendering into a pooled buffer, and a last-seen note in memory.
-// No store I/O and no allocation.
+// for the tenant, one cache Get, two generation loads and a clock read to
+// check the entry, a token hash when the policy needs one,
+// append-rendering into a pooled buffer (the device's sleep is
+// pre-rendered in its entry), and a last-seen note in memory. No store
+// I/O and no allocation.
 func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
 	ts := s.tenants[string(tenant)] // the compiler does not allocate for this lookup
 	if ts == nil {
@@ -48,8 +50,9 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.key = appendDeviceKey(sc.key[:0], tenant, id)
-	e := s.lookup(ts, b2s(sc.key))
-	if e == nil || e.due != nil || !s.fastAuthorized(e, c) {
+	now := s.now()
+	e := s.lookup(ts, b2s(sc.key), now)
+	if e == nil || e.due() || !s.fastAuthorized(e, c) {
 		var err error
 		if e, err = s.pollSlow(ctx, ts, string(id), c); err != nil {
 			s.writeError(ctx, err)
@@ -58,7 +61,7 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
 			return // answered (401)
 		}
 	}
-	s.seen.touch(e, time.Now(), remoteAddr(ctx))
+	s.seen.touch(e, now, remoteAddr(ctx))
 	sc.body = s.appendPoll(sc.body[:0], e, base)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
@@ -109,7 +112,7 @@ func (s *Server) pollSlow(ctx *fasthttp.RequestCtx, ts *tenantState, id string, 
 	if !ok {
 		return nil, nil
 	}
-	if e.due != nil {
+	if e.due() {
 		if e, err = s.createAction(ts, e); err != nil {
 			return nil, err
 		}

@@ -237,9 +237,7 @@ func TestPollInvalidateAll(t *testing.T) {
 	e.Poll("dev-01")
 	sw, _ := e.MustSoftware("1.0.0", 1024)
 	// Written behind the frontline's back, with no invalidation for it.
-	if err := e.db.CreateRollout(context.Background(), &schema.Rollout{Tenant: tenant, Name: "r", SoftwareID: sw.ID}); err != nil {
-		t.Fatal(err)
-	}
+	e.createRollout(&schema.Rollout{Name: "r", SoftwareID: sw.ID})
 	if links, _ := e.Poll("dev-01"); len(links) != 0 {
 		t.Fatalf("offered before any invalidation (cache not used?): %v", links)
 	}

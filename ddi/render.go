@@ -12,16 +12,18 @@ import (
 //
 // config.polling.sleep is always present; _links only when it has a link.
 // At most one of deploymentBase and cancelAction is offered (SWUpdate
-// checks cancelAction first); the cancelAction href has no query string
+// checks cancelAction first); a pending action outside its maintenance
+// window offers neither (window.go); the cancelAction href has no query string
 // because SWUpdate appends "/feedback" to it verbatim. Every href is
 // absolute: SWUpdate stalls on relative ones.
 //
 // It is append-style so the hot path renders into a reused buffer without
 // allocating; every piece is either pre-rendered (sleep, e.path, e.chash)
-// or formatted by strconv.Append*.
+// or formatted by strconv.Append*. The sleep is the entry's own: poll
+// settings, jitter and window shortening are per device.
 func (s *Server) appendPoll(dst []byte, e *entry, host []byte) []byte {
 	dst = append(dst, `{"config":{"polling":{"sleep":"`...)
-	dst = append(dst, s.sleep...)
+	dst = append(dst, e.sleep[:]...)
 	dst = append(dst, `"}}`...)
 	n := 0
 	link := func(name string) {
@@ -37,7 +39,7 @@ func (s *Server) appendPoll(dst []byte, e *entry, host []byte) []byte {
 		dst = s.appendBase(dst, host)
 		dst = append(dst, e.path...)
 	}
-	if a := e.action; a != nil {
+	if a := e.action; a != nil && !e.withheld {
 		if a.Status == schema.ActionCanceling {
 			link("cancelAction")
 			dst = append(dst, "/cancelAction/"...)

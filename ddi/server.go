@@ -6,6 +6,18 @@
 // The poll hit path answers from an in-memory cache and never touches the
 // store; last-seen records are coalesced and written in batches, feedback is
 // group-committed and acknowledged only once durable.
+//
+// Rollouts: a device is offered what schema.Catalog.Desired returns (the
+// newest rollout selecting it, once a wave covers it); the action records
+// the rollout, the wave and the rollout's download/update handling
+// ("forced" or "attempt", never "skip"). A rollout at MaxConcurrent open
+// actions makes the poll offer nothing, without an error. Outside a
+// rollout's maintenance window the offer is withheld rather than sent with
+// update:"skip", which SWUpdate would report as a successful install
+// (window.go). Every answer's sleep is the tenant's
+// schema.PollSettings.Interval for the device (feed, tag, device
+// override, open-action cap, per-device jitter), shortened ahead of a
+// maintenance window.
 package ddi
 
 import (
@@ -52,7 +64,8 @@ type Store interface {
 
 	// Action returns one action of a device. Returns ENOTFOUND.
 	Action(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error)
-	// CreateAction opens an action. Returns ECONFLICT if one is open.
+	// CreateAction opens an action. Returns ECONFLICT if one is open,
+	// EUNAVAILABLE if its rollout is at MaxConcurrent open actions.
 	CreateAction(ctx context.Context, a *schema.Action) error
 	// RecordFeedback stores a batch of feedback durably.
 	RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]schema.FeedbackResult, error)
@@ -61,6 +74,8 @@ type Store interface {
 
 	// GatewayTokenHash returns the tenant's GatewayToken hash, or "".
 	GatewayTokenHash(ctx context.Context, tenant string) (string, error)
+	// PollSettings returns the tenant's poll settings (zero when never set).
+	PollSettings(ctx context.Context, tenant string) (*schema.PollSettings, error)
 }
 
 var _ Store = schema.Store(nil)
@@ -108,8 +123,10 @@ type Server struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 
-	sleep   []byte // pre-rendered "HH:MM:SS"
 	extBase string // ExternalURL without trailing slash, or ""
+	// now is Config.Now or time.Now: the clock of maintenance windows
+	// and of the poll answers' window expiry.
+	now func() time.Time
 
 	tenants map[string]*tenantState
 	devices *ristretto.Cache[string, *entry]
@@ -155,8 +172,8 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 		bus:     bus,
 		blobs:   blobs,
 		logger:  logger.With("component", "ddi"),
-		sleep:   appendSleep(nil, cfg.PollInterval),
 		extBase: cfg.ExternalURL,
+		now:     cfg.Now,
 		tenants: make(map[string]*tenantState, len(cfg.Tenants)),
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())

@@ -94,7 +94,7 @@ func (p *PollSettings) Interval(d *Device, def time.Duration) time.Duration {
 			h.Write([]byte(d.Tenant))
 			h.Write([]byte{0})
 			h.Write([]byte(d.ID))
-			frac := float64(h.Sum32())/float64(1<<32)*2 - 1
+			frac := float64(mix32(h.Sum32()))/float64(1<<32)*2 - 1
 			iv = time.Duration(float64(iv) * (1 + frac*float64(p.JitterPercent)/100))
 		}
 	}
@@ -102,7 +102,7 @@ func (p *PollSettings) Interval(d *Device, def time.Duration) time.Duration {
 }
 
 // Bucket places a device in a rollout's population: a stable, uniformly
-// spread number in [0, 2^32) from FNV-1a of the rollout id and device id.
+// spread number in [0, 2^32): FNV-1a of the rollout id and device id, mixed.
 // Waves select the devices whose bucket is below their threshold.
 func Bucket(rolloutID int64, deviceID string) uint32 {
 	h := fnv.New32a()
@@ -112,7 +112,20 @@ func Bucket(rolloutID int64, deviceID string) uint32 {
 	}
 	h.Write(b[:])
 	h.Write([]byte(deviceID))
-	return h.Sum32()
+	return mix32(h.Sum32())
+}
+
+// mix32 is murmur3's finalizer. FNV-1a alone barely moves its high bits
+// when only the last bytes differ, so serial-numbered ids (dev-0001,
+// dev-0002…) would crowd into a few buckets and jitter values; the mix
+// spreads every input bit over the whole word.
+func mix32(h uint32) uint32 {
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 // PercentThreshold is the bucket threshold that selects pct percent of a

@@ -95,6 +95,11 @@ type Wave struct {
 	ErrorPercent float64 `json:"error_percent,omitempty"`
 	MinFinished  int     `json:"min_finished,omitempty"`
 	OnError      string  `json:"on_error,omitempty"`
+	// AcceptedFailures are failures of this wave that an operator accepted
+	// by resuming the rollout after the error rule paused it: the rule
+	// counts only failures (and finished devices) beyond them, so a resume
+	// is not undone by the next engine tick. Set by the control plane.
+	AcceptedFailures int `json:"accepted_failures,omitempty"`
 }
 
 // MaintenanceWindow is a daily time window in which devices may install.

@@ -25,7 +25,7 @@ const (
 )
 
 const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
-	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status`
+	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status, wave`
 
 // scanAction scans an action and the device status it replaced.
 func scanAction(s scanner) (*schema.Action, string, error) {
@@ -35,7 +35,7 @@ func scanAction(s scanner) (*schema.Action, string, error) {
 		prior  string
 	)
 	if err := s.Scan(&a.ID, &a.Tenant, &a.DeviceID, &a.SoftwareID, &a.RolloutID, &a.Status, &a.Download, &a.Update,
-		&a.Progress.Cnt, &a.Progress.Of, &a.CreatedAt, &a.UpdatedAt, &closed, &prior); err != nil {
+		&a.Progress.Cnt, &a.Progress.Of, &a.CreatedAt, &a.UpdatedAt, &closed, &prior, &a.Wave); err != nil {
 		return nil, "", err
 	}
 	a.CreatedAt, a.UpdatedAt, a.ClosedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC(), fromNullTime(closed)
@@ -92,7 +92,8 @@ func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Act
 		cond += " AND device_id = " + arg(f.DeviceID)
 	}
 	if f.RolloutID != 0 {
-		cond += " AND rollout_id = " + arg(f.RolloutID)
+		// "<> 0" lets generic plans use the partial actions_rollout_device.
+		cond += " AND rollout_id = " + arg(f.RolloutID) + " AND rollout_id <> 0"
 	}
 	var (
 		list  []*schema.Action
@@ -124,7 +125,10 @@ func validHandling(h string) bool {
 // "forced"), sets its ID, timestamps and status, makes it the device's
 // ActionID and the device status updating. Returns ECONFLICT if the device
 // already has an open action; ENOTFOUND if the device, the software or a
-// non-zero RolloutID does not exist in the tenant.
+// non-zero RolloutID does not exist in the tenant; EINVALID for a Wave
+// that is not one of the rollout's (or not 0 without a rollout);
+// EUNAVAILABLE when the rollout's MaxConcurrent actions are already open
+// (see checkRolloutAction).
 func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 	if a.Download == "" {
 		a.Download = handlingForced
@@ -134,6 +138,9 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 	}
 	if !validHandling(a.Download) || !validHandling(a.Update) {
 		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
+	}
+	if a.Wave < 0 || (a.RolloutID == 0 && a.Wave != 0) {
+		return schema.Errorf(schema.EINVALID, "wave %d: want a wave index of the action's rollout", a.Wave)
 	}
 	t := now()
 	err := db.update(ctx, func(tx pgx.Tx) error {
@@ -150,15 +157,15 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 			return err
 		}
 		if a.RolloutID != 0 {
-			if _, err := findRollout(ctx, tx, a.Tenant, a.RolloutID); err != nil {
+			if err := checkRolloutAction(ctx, tx, a); err != nil {
 				return err
 			}
 		}
 		var id int64
-		err = tx.QueryRow(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, status,
+		err = tx.QueryRow(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, wave, status,
 			download_type, update_type, progress_cnt, progress_of, prior_status, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
-			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, string(schema.ActionPending),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id`,
+			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, a.Wave, string(schema.ActionPending),
 			a.Download, a.Update, a.Progress.Cnt, a.Progress.Of, d.Status, t).Scan(&id)
 		switch {
 		case isUnique(err):
@@ -208,4 +215,100 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 		return nil, wrap("cancel action", err)
 	}
 	return a, nil
+}
+
+// checkRolloutAction returns ENOTFOUND unless the tenant has the action's
+// rollout, EINVALID if the rollout has no such wave, and EUNAVAILABLE if
+// the rollout has a MaxConcurrent and that many open actions.
+//
+// The bound must hold until commit against other frontlines creating
+// actions for the same rollout at the same moment: counting alone would let
+// each of them see one free slot and all take it. So a bounded rollout's
+// row is locked (FOR NO KEY UPDATE: it conflicts with itself and with the
+// rollout's other writers, not with the key-share locks of rollout_events'
+// foreign key) before counting; concurrent CreateActions of the rollout
+// take turns, and each one's count, a new snapshot under read committed,
+// sees the actions the others committed. Unbounded rollouts take no lock,
+// so their actions are created in parallel. Lock order: the device (by the
+// caller), then the rollout; nothing locks a rollout and then a device.
+func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error {
+	const sql = `SELECT max_concurrent, jsonb_array_length(waves) FROM rollouts WHERE id = $1 AND tenant = $2`
+	var maxOpen, waves int
+	err := tx.QueryRow(ctx, sql, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rolloutNotFound(a.Tenant, a.RolloutID)
+	} else if err != nil {
+		return err
+	}
+	if maxOpen > 0 {
+		// Lock, and re-read what a writer may have changed since.
+		err = tx.QueryRow(ctx, sql+` FOR NO KEY UPDATE`, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return rolloutNotFound(a.Tenant, a.RolloutID)
+		} else if err != nil {
+			return err
+		}
+	}
+	if a.Wave >= waves {
+		return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", a.RolloutID, a.Wave)
+	}
+	if maxOpen <= 0 {
+		return nil
+	}
+	var open int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM actions WHERE rollout_id = $1
+		AND rollout_id <> 0 AND status IN ('pending', 'running', 'canceling')`, a.RolloutID).Scan(&open); err != nil {
+		return err
+	}
+	if open >= maxOpen {
+		return schema.Errorf(schema.EUNAVAILABLE, "rollout %d already has %d open actions (max_concurrent %d); retry when some finish",
+			a.RolloutID, open, maxOpen)
+	}
+	return nil
+}
+
+// CancelRolloutActions moves every pending or running action of a rollout
+// to canceling, in one transaction, and returns all the rollout's open
+// actions (now all canceling, ordered by id), including those that were
+// canceling already: a caller retrying after a failure invalidates their
+// devices again. The rollout need not exist any more (its actions outlive
+// it); an unknown rollout has no actions.
+//
+// The open actions are locked in id order first, the order RecordFeedback
+// locks them in, so the two queue rather than deadlock; an action that a
+// feedback closed while this waited for its lock is left out.
+func (db *DB) CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*schema.Action, error) {
+	var list []*schema.Action
+	err := db.update(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+actionColumns+` FROM actions
+			WHERE rollout_id = $1 AND rollout_id <> 0 AND status IN ('pending', 'running', 'canceling') AND tenant = $2
+			ORDER BY id FOR UPDATE`, rolloutID, tenant)
+		if err != nil {
+			return err
+		}
+		if list, err = pgx.CollectRows(rows, collectAction); err != nil {
+			return err
+		}
+		t := now()
+		var ids []int64
+		for _, a := range list {
+			if a.Status != schema.ActionCanceling {
+				a.Status, a.UpdatedAt = schema.ActionCanceling, t
+				ids = append(ids, a.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE actions SET status = $1, updated_at = $2 WHERE id = ANY($3)`,
+			string(schema.ActionCanceling), t, ids)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("cancel rollout actions", err)
+	}
+	if list == nil {
+		list = []*schema.Action{}
+	}
+	return list, nil
 }

@@ -21,7 +21,9 @@
 // Timestamps are timestamptz, read back in UTC; the store truncates the
 // times it is given to milliseconds, as schema/sqlite does, so both stores
 // return the same values and what a store returns equals what it later
-// reads. Attributes, hardware rules and feedback details are jsonb.
+// reads. Attributes, hardware rules, feedback details, poll settings and
+// rollout targets, waves and windows are jsonb; device tags are a text[]
+// with a GIN index (see migrations/002_rollouts.sql).
 package postgres
 
 import (
@@ -49,7 +51,13 @@ var _ schema.Store = (*DB)(nil)
 // DB is a schema.Store on a Postgres database. It is safe for concurrent use.
 type DB struct {
 	pool *pgxpool.Pool
+	// unicodeLower says that the server can fold case like
+	// strings.ToLower: a UTF8 database with ICU's root collation.
+	unicodeLower bool
 }
+
+// where starts a statement's conditions.
+func (db *DB) where() where { return where{unicodeLower: db.unicodeLower} }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
 // DSN, as pgx parses them) and checks that it answers. Pool settings given
@@ -81,7 +89,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	return &DB{pool: pool}, nil
+	db := &DB{pool: pool}
+	// PostgreSQL built without ICU (rare: the Debian, RPM, Docker and
+	// managed-service builds have it) falls back to lower() that folds
+	// ASCII only.
+	if err := pool.QueryRow(ctx, `SELECT current_setting('server_encoding') = 'UTF8'
+		AND EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')`).Scan(&db.unicodeLower); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return db, nil
 }
 
 // Close closes the pool, waiting for connections in use to be released.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,22 +23,27 @@ const (
 
 const deviceColumns = `tenant, id, name, token_hash, update_mode, software_id, feed, attributes,
 	sw_version, installed_software_id, skip_software_id, action_id, last_action_id,
-	status, config_requested, provisioned, created_at, last_seen, last_addr`
+	status, config_requested, provisioned, created_at, last_seen, last_addr, tags, poll_interval_ms`
 
 func scanDevice(s scanner) (*schema.Device, error) {
 	var (
 		d        schema.Device
 		lastSeen *time.Time
+		pollMS   int64
 	)
 	// pgx decodes the jsonb attributes straight into the map.
 	if err := s.Scan(&d.Tenant, &d.ID, &d.Name, &d.TokenHash, &d.UpdateMode, &d.SoftwareID, &d.Feed, &d.Attributes,
 		&d.SWVersion, &d.InstalledSoftwareID, &d.SkipSoftwareID, &d.ActionID, &d.LastActionID,
-		&d.Status, &d.ConfigRequested, &d.Provisioned, &d.CreatedAt, &lastSeen, &d.LastAddr); err != nil {
+		&d.Status, &d.ConfigRequested, &d.Provisioned, &d.CreatedAt, &lastSeen, &d.LastAddr, &d.Tags, &pollMS); err != nil {
 		return nil, err
 	}
 	if d.Attributes == nil {
 		d.Attributes = map[string]string{}
 	}
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	d.PollInterval = time.Duration(pollMS) * time.Millisecond
 	d.CreatedAt = d.CreatedAt.UTC()
 	d.LastSeen = fromNullTime(lastSeen)
 	return &d, nil
@@ -71,43 +75,23 @@ func (db *DB) Device(ctx context.Context, tenant, id string) (*schema.Device, er
 	return d, wrap("device", err)
 }
 
-// Devices returns the devices matching f, ordered by id, and the total
-// count. Query matches a substring of id or name, ignoring case.
-// Limit defaults to 100 and is capped at 1000.
+// Devices returns the devices matching f's Target (see where.target),
+// ordered by id, and the total count. Limit defaults to 100 and is capped
+// at 1000.
 func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Device, int, error) {
 	n, err := limit(f.Offset, f.Limit, defaultDeviceLimit, maxDeviceLimit)
 	if err != nil {
 		return nil, 0, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	w := db.where()
 	if f.Tenant != "" {
-		where = append(where, "tenant = "+arg(f.Tenant))
+		w.add("tenant = " + w.arg(f.Tenant))
 	}
-	if f.Query != "" {
-		// strpos on lower() rather than LIKE: no wildcards to escape.
-		q := arg(f.Query)
-		where = append(where, "(strpos(lower(id), lower("+q+")) > 0 OR strpos(lower(name), lower("+q+")) > 0)")
+	if err := w.target(&f.Target); err != nil {
+		return nil, 0, wrap("list devices", err)
 	}
-	if f.Feed != "" {
-		where = append(where, "feed = "+arg(f.Feed))
-	}
-	if f.UpdateMode != "" {
-		where = append(where, "update_mode = "+arg(string(f.UpdateMode)))
-	}
-	if f.Status != "" {
-		where = append(where, "status = "+arg(f.Status))
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	cond, args := w.sql(), w.args
+	page := cond + ` ORDER BY tenant, id LIMIT ` + w.arg(n) + ` OFFSET ` + w.arg(f.Offset)
 
 	var (
 		devices []*schema.Device
@@ -117,8 +101,7 @@ func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Dev
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices`+cond, args...).Scan(&total); err != nil {
 			return err
 		}
-		page := cond + ` ORDER BY tenant, id LIMIT ` + arg(n) + ` OFFSET ` + arg(f.Offset)
-		rows, err := tx.Query(ctx, `SELECT `+deviceColumns+` FROM devices`+page, args...)
+		rows, err := tx.Query(ctx, `SELECT `+deviceColumns+` FROM devices`+page, w.args...)
 		if err != nil {
 			return err
 		}
@@ -157,6 +140,11 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	if d.SWVersion == "" {
 		d.SWVersion = d.Attributes[schema.AttrSWVersion]
 	}
+	if err := checkPollInterval(d.PollInterval); err != nil {
+		return err
+	}
+	d.Tags = normalizeTags(d.Tags)
+	d.PollInterval = d.PollInterval.Truncate(time.Millisecond)
 	d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID = 0, 0, 0, 0
 	d.Status = schema.DeviceRegistered
 	d.ConfigRequested = true
@@ -169,10 +157,11 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			d.Tenant, d.ID, d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, d.Attributes,
 			d.SWVersion, d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID,
-			d.Status, d.ConfigRequested, d.Provisioned, d.CreatedAt, nullTime(d.LastSeen), d.LastAddr)
+			d.Status, d.ConfigRequested, d.Provisioned, d.CreatedAt, nullTime(d.LastSeen), d.LastAddr,
+			d.Tags, d.PollInterval.Milliseconds())
 		if isUnique(err) {
 			return schema.Errorf(schema.ECONFLICT, "device %q already exists in tenant %q", d.ID, d.Tenant)
 		}
@@ -187,8 +176,8 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 // the device or a non-zero SoftwareID not in the tenant, EINVALID for an
 // unknown update mode.
 func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error) {
-	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
-		return nil, schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
+	if err := checkDeviceUpdate(&u); err != nil {
+		return nil, err
 	}
 	var d *schema.Device
 	err := db.update(ctx, func(tx pgx.Tx) error {
@@ -219,12 +208,20 @@ func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.Devi
 				d.Feed = schema.DefaultFeed
 			}
 		}
+		if u.Tags != nil {
+			d.Tags = normalizeTags(*u.Tags)
+		}
+		if u.PollInterval != nil {
+			d.PollInterval = u.PollInterval.Truncate(time.Millisecond)
+		}
 		if u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil {
 			d.SkipSoftwareID = 0
 		}
 		_, err = tx.Exec(ctx, `UPDATE devices SET name = $1, token_hash = $2, update_mode = $3,
-			software_id = $4, feed = $5, skip_software_id = $6 WHERE tenant = $7 AND id = $8`,
-			d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, d.SkipSoftwareID, tenant, id)
+			software_id = $4, feed = $5, skip_software_id = $6, tags = $7, poll_interval_ms = $8
+			WHERE tenant = $9 AND id = $10`,
+			d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, d.SkipSoftwareID,
+			d.Tags, d.PollInterval.Milliseconds(), tenant, id)
 		return err
 	})
 	if err != nil {

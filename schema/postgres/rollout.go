@@ -2,21 +2,49 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gosling-ota/gosling/schema"
 )
 
-const rolloutColumns = `id, tenant, name, feed, software_id, status, created_at`
+const rolloutColumns = `id, tenant, name, feed, software_id, status, created_at, target, waves, current_wave,
+	awaiting_approval, start_at, max_concurrent, download_type, update_type, maintenance_window, reason, updated_at`
 
 func scanRollout(s scanner) (*schema.Rollout, error) {
-	var r schema.Rollout
-	if err := s.Scan(&r.ID, &r.Tenant, &r.Name, &r.Feed, &r.SoftwareID, &r.Status, &r.CreatedAt); err != nil {
+	var (
+		r                     schema.Rollout
+		target, waves, window []byte
+		startAt               *time.Time
+	)
+	if err := s.Scan(&r.ID, &r.Tenant, &r.Name, &r.Feed, &r.SoftwareID, &r.Status, &r.CreatedAt, &target, &waves,
+		&r.CurrentWave, &r.AwaitingApproval, &startAt, &r.MaxConcurrent, &r.Download, &r.Update, &window,
+		&r.Reason, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
-	r.CreatedAt = r.CreatedAt.UTC()
+	if target != nil { // NULL: no target
+		r.Target = new(schema.Target)
+		if err := json.Unmarshal(target, r.Target); err != nil {
+			return nil, fmt.Errorf("rollout %d target: %w", r.ID, err)
+		}
+	}
+	if err := json.Unmarshal(waves, &r.Waves); err != nil {
+		return nil, fmt.Errorf("rollout %d waves: %w", r.ID, err)
+	}
+	for i := range r.Waves {
+		r.Waves[i].OpenedAt = ms(r.Waves[i].OpenedAt)
+	}
+	if window != nil {
+		r.Window = new(schema.MaintenanceWindow)
+		if err := json.Unmarshal(window, r.Window); err != nil {
+			return nil, fmt.Errorf("rollout %d maintenance window: %w", r.ID, err)
+		}
+	}
+	r.CreatedAt, r.UpdatedAt, r.StartAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), fromNullTime(startAt)
 	return &r, nil
 }
 
@@ -26,18 +54,23 @@ func rolloutNotFound(tenant string, id int64) error {
 
 // findRollout reads one rollout through q. Returns ENOTFOUND.
 func findRollout(ctx context.Context, q queryer, tenant string, id int64) (*schema.Rollout, error) {
-	r, err := scanRollout(q.QueryRow(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1 AND tenant = $2`, id, tenant))
+	return queryRollout(ctx, q, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1 AND tenant = $2`, tenant, id)
+}
+
+// findRolloutForUpdate reads one rollout in tx and locks its row until
+// commit (FOR NO KEY UPDATE: enough against other writers of the row, and
+// it lets rollout_events' foreign-key checks through). Returns ENOTFOUND.
+func findRolloutForUpdate(ctx context.Context, tx pgx.Tx, tenant string, id int64) (*schema.Rollout, error) {
+	return queryRollout(ctx, tx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1 AND tenant = $2
+		FOR NO KEY UPDATE`, tenant, id)
+}
+
+func queryRollout(ctx context.Context, q queryer, sql, tenant string, id int64) (*schema.Rollout, error) {
+	r, err := scanRollout(q.QueryRow(ctx, sql, id, tenant))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, rolloutNotFound(tenant, id)
 	}
 	return r, err
-}
-
-func validRolloutStatus(s string) error {
-	if s != schema.RolloutRunning && s != schema.RolloutPaused {
-		return schema.Errorf(schema.EINVALID, "rollout status must be %q or %q, not %q", schema.RolloutRunning, schema.RolloutPaused, s)
-	}
-	return nil
 }
 
 // Rollout returns one rollout. Returns ENOTFOUND.
@@ -57,26 +90,52 @@ func (db *DB) Rollouts(ctx context.Context, tenant string) ([]*schema.Rollout, e
 	return list, wrap("list rollouts", err)
 }
 
-// CreateRollout inserts r (status running unless set, feed "default" unless
-// set) and sets ID and CreatedAt. Returns ENOTFOUND if its software does not
-// exist in the tenant, EINVALID for an unknown status.
+// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt. Defaults:
+// status running, feed "default", Download and Update forced, one 100%
+// wave when none is given; CurrentWave is always -1 (the engine opens
+// waves). r is normalised as a read returns it (see checkRollout). Returns
+// ENOTFOUND if its software does not exist in the tenant, EINVALID for a
+// status other than draft, running and paused, an unknown handling type,
+// invalid waves or window, or a negative MaxConcurrent.
 func (db *DB) CreateRollout(ctx context.Context, r *schema.Rollout) error {
 	if r.Status == "" {
 		r.Status = schema.RolloutRunning
 	}
-	if err := validRolloutStatus(r.Status); err != nil {
-		return err
-	}
 	if r.Feed == "" {
 		r.Feed = schema.DefaultFeed
 	}
+	if r.Download == "" {
+		r.Download = schema.HandlingForced
+	}
+	if r.Update == "" {
+		r.Update = schema.HandlingForced
+	}
+	if len(r.Waves) == 0 {
+		r.Waves = []schema.Wave{{Percent: 100}}
+	}
+	r.CurrentWave = -1
+	switch r.Status {
+	case schema.RolloutDraft, schema.RolloutRunning, schema.RolloutPaused:
+	default:
+		return schema.Errorf(schema.EINVALID, "a new rollout's status must be draft, running or paused, not %q", r.Status)
+	}
+	j, err := checkRollout(r)
+	if err != nil {
+		return err
+	}
 	t := now()
-	err := db.update(ctx, func(tx pgx.Tx) error {
+	err = db.update(ctx, func(tx pgx.Tx) error {
 		if err := softwareExists(ctx, tx, r.Tenant, r.SoftwareID); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO rollouts (tenant, name, feed, software_id, status, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, r.Tenant, r.Name, r.Feed, r.SoftwareID, r.Status, t).Scan(&r.ID)
+		err := tx.QueryRow(ctx, `INSERT INTO rollouts (tenant, name, feed, software_id, status, created_at,
+			target, waves, current_wave, awaiting_approval, start_at, max_concurrent, download_type,
+			update_type, maintenance_window, reason, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $6)
+			RETURNING id`,
+			r.Tenant, r.Name, r.Feed, r.SoftwareID, r.Status, t,
+			j.target, j.waves, r.CurrentWave, r.AwaitingApproval, nullTime(r.StartAt), r.MaxConcurrent, r.Download,
+			r.Update, j.window, r.Reason).Scan(&r.ID)
 		if isForeignKey(err) { // unreachable while softwareExists holds its lock; kept as the schema's guarantee
 			return softwareNotFound(r.Tenant, r.SoftwareID)
 		}
@@ -85,29 +144,121 @@ func (db *DB) CreateRollout(ctx context.Context, r *schema.Rollout) error {
 	if err != nil {
 		return wrap("create rollout", err)
 	}
-	r.CreatedAt = t
+	r.CreatedAt, r.UpdatedAt = t, t
 	return nil
 }
 
-// SetRolloutStatus pauses or resumes a rollout. Returns ENOTFOUND, or
-// EINVALID for an unknown status.
-func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
-	if err := validRolloutStatus(status); err != nil {
-		return nil, err
+// nextUpdatedAt is the UpdatedAt of a rollout's next version: now, but
+// always later than the previous one. Stored at millisecond precision, two
+// writes within one millisecond would otherwise carry the same token, and a
+// writer holding the first version could overwrite the second.
+func nextUpdatedAt(prev time.Time) time.Time {
+	t, next := now(), ms(prev).Add(time.Millisecond)
+	if t.Before(next) {
+		return next
 	}
-	r, err := scanRollout(db.pool.QueryRow(ctx, `UPDATE rollouts SET status = $1 WHERE id = $2 AND tenant = $3
-		RETURNING `+rolloutColumns, status, id, tenant))
+	return t
+}
+
+// UpdateRollout stores r's mutable fields (Status, Waves, CurrentWave,
+// AwaitingApproval, Reason, Name, Target, StartAt, MaxConcurrent, Download,
+// Update, Window) if the stored UpdatedAt still equals r.UpdatedAt (at
+// millisecond precision), then sets r.UpdatedAt and copies the immutable
+// fields (Feed, SoftwareID, CreatedAt) from the store, so r equals what a
+// read returns. Returns ECONFLICT when the rollout changed since r was
+// read, ENOTFOUND, EINVALID as CreateRollout does (any status is valid),
+// and ENOTALLOWED for a status change of a finished or aborted rollout.
+//
+// The check and the write are one conditional UPDATE, a single round trip
+// on the engine's path: two writers holding the same version cannot both
+// succeed, because the second one waits for the first one's row lock and
+// then re-evaluates its WHERE on the new row (read committed), which no
+// longer matches. Only a failed write reads the row again, to say why.
+func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
+	j, err := checkRollout(r)
+	if err != nil {
+		return err
+	}
+	prev := ms(r.UpdatedAt)
+	t := nextUpdatedAt(prev)
+	var created time.Time
+	err = db.pool.QueryRow(ctx, `UPDATE rollouts SET name = $1, target = $2::jsonb, status = $3, waves = $4::jsonb,
+		current_wave = $5, awaiting_approval = $6, start_at = $7, max_concurrent = $8, download_type = $9,
+		update_type = $10, maintenance_window = $11::jsonb, reason = $12, updated_at = $13
+		WHERE id = $14 AND tenant = $15 AND updated_at = $16
+			AND (status = $3 OR status NOT IN ('finished', 'aborted'))
+		RETURNING feed, software_id, created_at`,
+		r.Name, j.target, r.Status, j.waves, r.CurrentWave, r.AwaitingApproval, nullTime(r.StartAt),
+		r.MaxConcurrent, r.Download, r.Update, j.window, r.Reason, t, r.ID, r.Tenant, prev).
+		Scan(&r.Feed, &r.SoftwareID, &created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, rolloutNotFound(tenant, id)
+		old, err := findRollout(ctx, db.pool, r.Tenant, r.ID)
+		switch {
+		case err != nil:
+			return wrap("update rollout", err)
+		case !old.UpdatedAt.Equal(prev):
+			return schema.Errorf(schema.ECONFLICT, "rollout %d changed at %s after this version (%s): read it again",
+				r.ID, old.UpdatedAt.Format(time.RFC3339Nano), prev.Format(time.RFC3339Nano))
+		case final(old.Status) && r.Status != old.Status:
+			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, old.Status, r.Status)
+		}
+		// Changed and changed back in between: still another writer's.
+		return schema.Errorf(schema.ECONFLICT, "rollout %d changed while it was written: read it again", r.ID)
 	}
+	if err != nil {
+		return wrap("update rollout", err)
+	}
+	r.CreatedAt, r.UpdatedAt = created.UTC(), t
+	return nil
+}
+
+// SetRolloutStatus is the operator's lifecycle control: running starts a
+// draft or resumes a paused rollout, paused pauses a running one, aborted
+// stops a draft, running or paused one. Setting the status a rollout
+// already has is a no-op that still succeeds. Other changes bump UpdatedAt
+// (so an engine holding the previous version gets ECONFLICT). Returns
+// ENOTFOUND, EINVALID for a status other than running, paused and aborted,
+// and ENOTALLOWED for a change the rollout's state does not allow
+// (resuming or aborting a finished or aborted rollout, pausing a draft).
+func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
+	switch status {
+	case schema.RolloutRunning, schema.RolloutPaused, schema.RolloutAborted:
+	default:
+		return nil, schema.Errorf(schema.EINVALID, "rollout status can be set to running, paused or aborted, not %q", status)
+	}
+	var r *schema.Rollout
+	err := db.update(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = findRolloutForUpdate(ctx, tx, tenant, id); err != nil {
+			return err
+		}
+		if r.Status == status {
+			return nil
+		}
+		allowed := false
+		switch status {
+		case schema.RolloutRunning:
+			allowed = r.Status == schema.RolloutDraft || r.Status == schema.RolloutPaused
+		case schema.RolloutPaused:
+			allowed = r.Status == schema.RolloutRunning
+		case schema.RolloutAborted:
+			allowed = !final(r.Status)
+		}
+		if !allowed {
+			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", id, r.Status, status)
+		}
+		r.Status, r.UpdatedAt = status, nextUpdatedAt(r.UpdatedAt)
+		_, err = tx.Exec(ctx, `UPDATE rollouts SET status = $1, updated_at = $2 WHERE id = $3`, r.Status, r.UpdatedAt, id)
+		return err
+	})
 	if err != nil {
 		return nil, wrap("set rollout status", err)
 	}
 	return r, nil
 }
 
-// DeleteRollout removes a rollout; its actions keep their history (and
-// their RolloutID). Returns ENOTFOUND.
+// DeleteRollout removes a rollout and its events; its actions keep their
+// history (and their RolloutID). Returns ENOTFOUND.
 func (db *DB) DeleteRollout(ctx context.Context, tenant string, id int64) error {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM rollouts WHERE id = $1 AND tenant = $2`, id, tenant)
 	if err != nil {

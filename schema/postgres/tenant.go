@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,4 +30,43 @@ func (db *DB) SetGatewayTokenHash(ctx context.Context, tenant, hash string) erro
 	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (name, gateway_token_hash) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET gateway_token_hash = excluded.gateway_token_hash`, tenant, hash)
 	return wrap("set gateway token hash", err)
+}
+
+// PollSettings returns the tenant's poll settings, the zero value when
+// never set (also for a tenant never seen).
+func (db *DB) PollSettings(ctx context.Context, tenant string) (*schema.PollSettings, error) {
+	var b []byte
+	err := db.pool.QueryRow(ctx, `SELECT poll_settings FROM tenants WHERE name = $1`, tenant).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &schema.PollSettings{}, nil
+	} else if err != nil {
+		return nil, wrap("poll settings", err)
+	}
+	var p schema.PollSettings
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("poll settings of tenant %q: %w", tenant, err)
+	}
+	return &p, nil
+}
+
+// SetPollSettings replaces the tenant's poll settings (nil clears them).
+// Returns EINVALID for a setting out of range (PollSettings.Validate) or
+// an empty tenant.
+func (db *DB) SetPollSettings(ctx context.Context, tenant string, p *schema.PollSettings) error {
+	if tenant == "" {
+		return schema.Errorf(schema.EINVALID, "tenant is required")
+	}
+	if p == nil {
+		p = &schema.PollSettings{}
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("set poll settings: %w", err)
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO tenants (name, poll_settings) VALUES ($1, $2::jsonb)
+		ON CONFLICT (name) DO UPDATE SET poll_settings = excluded.poll_settings`, tenant, string(b))
+	return wrap("set poll settings", err)
 }

@@ -23,7 +23,7 @@ const (
 )
 
 const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
-	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status`
+	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status, wave`
 
 // scanAction scans an action and the device status it replaced.
 func scanAction(s scanner) (*schema.Action, string, error) {
@@ -34,7 +34,7 @@ func scanAction(s scanner) (*schema.Action, string, error) {
 		prior            string
 	)
 	if err := s.Scan(&a.ID, &a.Tenant, &a.DeviceID, &a.SoftwareID, &a.RolloutID, &a.Status, &a.Download, &a.Update,
-		&a.Progress.Cnt, &a.Progress.Of, &created, &updated, &closed, &prior); err != nil {
+		&a.Progress.Cnt, &a.Progress.Of, &created, &updated, &closed, &prior, &a.Wave); err != nil {
 		return nil, "", err
 	}
 	a.CreatedAt, a.UpdatedAt, a.ClosedAt = fromMillis(created), fromMillis(updated), fromNullMillis(closed)
@@ -113,11 +113,20 @@ func validHandling(h string) bool {
 	return h == handlingForced || h == handlingAttempt || h == handlingSkip
 }
 
+// openRolloutActionsSQL counts a rollout's open actions. The status list
+// repeats actions_rollout_open's verbatim, so SQLite uses that partial index.
+const openRolloutActionsSQL = `SELECT count(*) FROM actions
+	WHERE rollout_id = ? AND status IN ('pending', 'running', 'canceling')`
+
 // CreateAction inserts a pending action (Download and Update default to
 // "forced"), sets its ID, timestamps and status, makes it the device's
 // ActionID and the device status updating. Returns ECONFLICT if the device
 // already has an open action; ENOTFOUND if the device, the software or a
-// non-zero RolloutID does not exist in the tenant.
+// non-zero RolloutID does not exist in the tenant; EINVALID for a Wave
+// that is not one of the rollout's (or not 0 without a rollout);
+// EUNAVAILABLE when the rollout's MaxConcurrent actions are already open.
+// The bound is counted in the write transaction, which SQLite runs one at
+// a time (BEGIN IMMEDIATE), so concurrent callers cannot overshoot it.
 func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 	if a.Download == "" {
 		a.Download = handlingForced
@@ -127,6 +136,9 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 	}
 	if !validHandling(a.Download) || !validHandling(a.Update) {
 		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
+	}
+	if a.Wave < 0 || (a.RolloutID == 0 && a.Wave != 0) {
+		return schema.Errorf(schema.EINVALID, "wave %d: want a wave index of the action's rollout", a.Wave)
 	}
 	t := now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -141,15 +153,29 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 			return err
 		}
 		if a.RolloutID != 0 {
-			if _, err := findRollout(ctx, tx, a.Tenant, a.RolloutID); err != nil {
+			r, err := findRollout(ctx, tx, a.Tenant, a.RolloutID)
+			if err != nil {
 				return err
+			}
+			if a.Wave >= len(r.Waves) {
+				return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", r.ID, a.Wave)
+			}
+			if r.MaxConcurrent > 0 {
+				var open int
+				if err := tx.QueryRowContext(ctx, openRolloutActionsSQL, r.ID).Scan(&open); err != nil {
+					return err
+				}
+				if open >= r.MaxConcurrent {
+					return schema.Errorf(schema.EUNAVAILABLE, "rollout %d already has %d open actions (max_concurrent %d); retry when some finish",
+						r.ID, open, r.MaxConcurrent)
+				}
 			}
 		}
 		var id int64
-		err = tx.QueryRowContext(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, status,
+		err = tx.QueryRowContext(ctx, `INSERT INTO actions (tenant, device_id, software_id, rollout_id, wave, status,
 			download_type, update_type, progress_cnt, progress_of, prior_status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, string(schema.ActionPending),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.Tenant, a.DeviceID, a.SoftwareID, a.RolloutID, a.Wave, string(schema.ActionPending),
 			a.Download, a.Update, a.Progress.Cnt, a.Progress.Of, d.Status, millis(t), millis(t)).Scan(&id)
 		if isUnique(err) {
 			return schema.Errorf(schema.ECONFLICT, "device %q already has an open action", d.ID)
@@ -169,6 +195,44 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 	a.Status = schema.ActionPending
 	a.CreatedAt, a.UpdatedAt, a.ClosedAt = t, t, time.Time{}
 	return nil
+}
+
+// CancelRolloutActions moves every pending or running action of a rollout
+// to canceling, in one transaction, and returns all the rollout's open
+// actions (now all canceling, ordered by id), including those that were
+// canceling already: a caller retrying after a failure invalidates their
+// devices again. The rollout need not exist any more (its actions outlive
+// it); an unknown rollout has no actions.
+func (db *DB) CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*schema.Action, error) {
+	list := []*schema.Action{}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		// The status list matches actions_rollout_open's; the second term
+		// narrows it to pending and running.
+		if _, err := tx.ExecContext(ctx, `UPDATE actions SET status = 'canceling', updated_at = ?
+			WHERE rollout_id = ? AND status IN ('pending', 'running', 'canceling') AND status <> 'canceling'
+			AND tenant = ?`, millis(now()), rolloutID, tenant); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+actionColumns+` FROM actions
+			WHERE rollout_id = ? AND status IN ('pending', 'running', 'canceling') AND tenant = ? ORDER BY id`,
+			rolloutID, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, _, err := scanAction(rows)
+			if err != nil {
+				return err
+			}
+			list = append(list, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrap("cancel rollout actions", err)
+	}
+	return list, nil
 }
 
 // CancelAction moves a pending or running action to canceling; a canceling

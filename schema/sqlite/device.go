@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/gosling-ota/gosling/schema"
@@ -21,18 +21,19 @@ const (
 
 const deviceColumns = `tenant, id, name, token_hash, update_mode, software_id, feed, attributes,
 	sw_version, installed_software_id, skip_software_id, action_id, last_action_id,
-	status, config_requested, provisioned, created_at, last_seen, last_addr`
+	status, config_requested, provisioned, created_at, last_seen, last_addr, tags, poll_interval`
 
 func scanDevice(s scanner) (*schema.Device, error) {
 	var (
-		d        schema.Device
-		attrs    string
-		created  int64
-		lastSeen sql.NullInt64
+		d           schema.Device
+		attrs, tags string
+		created     int64
+		lastSeen    sql.NullInt64
+		pollMillis  int64
 	)
 	if err := s.Scan(&d.Tenant, &d.ID, &d.Name, &d.TokenHash, &d.UpdateMode, &d.SoftwareID, &d.Feed, &attrs,
 		&d.SWVersion, &d.InstalledSoftwareID, &d.SkipSoftwareID, &d.ActionID, &d.LastActionID,
-		&d.Status, &d.ConfigRequested, &d.Provisioned, &created, &lastSeen, &d.LastAddr); err != nil {
+		&d.Status, &d.ConfigRequested, &d.Provisioned, &created, &lastSeen, &d.LastAddr, &tags, &pollMillis); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(attrs), &d.Attributes); err != nil {
@@ -41,6 +42,13 @@ func scanDevice(s scanner) (*schema.Device, error) {
 	if d.Attributes == nil {
 		d.Attributes = map[string]string{}
 	}
+	if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
+		return nil, fmt.Errorf("device %q tags: %w", d.ID, err)
+	}
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	d.PollInterval = time.Duration(pollMillis) * time.Millisecond
 	d.CreatedAt = fromMillis(created)
 	d.LastSeen = fromNullMillis(lastSeen)
 	return &d, nil
@@ -66,38 +74,22 @@ func (db *DB) Device(ctx context.Context, tenant, id string) (*schema.Device, er
 }
 
 // Devices returns the devices matching f, ordered by id, and the total
-// count. Query matches a substring of id or name, ignoring ASCII case.
-// Limit defaults to 100 and is capped at 1000.
+// count. Tenant "" lists every tenant's devices. The target is evaluated
+// as schema.Target.Matches does (see targetSQL). Limit defaults to 100 and
+// is capped at 1000.
 func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Device, int, error) {
 	n, err := pageLimit(f.Offset, f.Limit, defaultDeviceLimit, maxDeviceLimit)
 	if err != nil {
 		return nil, 0, err
 	}
-	var (
-		where []string
-		args  []any
-	)
+	where, args, err := targetSQL(&f.Target)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list devices: %w", err)
+	}
 	if f.Tenant != "" {
-		where, args = append(where, "tenant = ?"), append(args, f.Tenant)
+		where, args = append([]string{"tenant = ?"}, where...), append([]any{f.Tenant}, args...)
 	}
-	if f.Query != "" {
-		// instr on lower() rather than LIKE: no wildcards to escape.
-		where = append(where, "(instr(lower(id), lower(?)) > 0 OR instr(lower(name), lower(?)) > 0)")
-		args = append(args, f.Query, f.Query)
-	}
-	if f.Feed != "" {
-		where, args = append(where, "feed = ?"), append(args, f.Feed)
-	}
-	if f.UpdateMode != "" {
-		where, args = append(where, "update_mode = ?"), append(args, string(f.UpdateMode))
-	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	cond := whereClause(where)
 
 	var (
 		devices []*schema.Device
@@ -128,12 +120,36 @@ func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Dev
 	return devices, total, nil
 }
 
+// normTags returns tags sorted, without duplicates and empty strings, and
+// never nil.
+func normTags(tags []string) []string {
+	out := slices.Sorted(slices.Values(tags))
+	out = slices.Compact(out)
+	if len(out) > 0 && out[0] == "" {
+		out = out[1:]
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// checkPollInterval accepts 0 (no override) or 1s..schema.MaxPollInterval
+// and returns the interval at the stored precision (milliseconds).
+func checkPollInterval(d time.Duration) (time.Duration, error) {
+	if d != 0 && (d < time.Second || d > schema.MaxPollInterval) {
+		return 0, schema.Errorf(schema.EINVALID, "poll interval %s is outside 1s..23:59:59 (0 removes the override)", d)
+	}
+	return d.Truncate(time.Millisecond), nil
+}
+
 // CreateDevice inserts d and fills its stored fields: UpdateMode defaults to
-// rollout, Feed to "default"; Status is registered, ConfigRequested true (the
-// first poll asks for configData), CreatedAt now, and the ids of installed,
-// skipped and open actions zero. A sw_version attribute becomes SWVersion
-// when SWVersion is empty. Returns ECONFLICT if the device exists, EINVALID
-// for an empty id or an unknown update mode.
+// rollout, Feed to "default"; Tags are normalised (sorted, unique, no "");
+// Status is registered, ConfigRequested true (the first poll asks for
+// configData), CreatedAt now, and the ids of installed, skipped and open
+// actions zero. A sw_version attribute becomes SWVersion when SWVersion is
+// empty. Returns ECONFLICT if the device exists, EINVALID for an empty id,
+// an unknown update mode or a PollInterval outside 1s..23:59:59 (0: none).
 func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	if d.Tenant == "" || d.ID == "" {
 		return schema.Errorf(schema.EINVALID, "device tenant and id are required")
@@ -144,6 +160,11 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	if !d.UpdateMode.Valid() {
 		return schema.Errorf(schema.EINVALID, "unknown update mode %q", d.UpdateMode)
 	}
+	poll, err := checkPollInterval(d.PollInterval)
+	if err != nil {
+		return err
+	}
+	d.PollInterval = poll
 	if d.Feed == "" {
 		d.Feed = schema.DefaultFeed
 	}
@@ -153,6 +174,7 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	if d.SWVersion == "" {
 		d.SWVersion = d.Attributes[schema.AttrSWVersion]
 	}
+	d.Tags = normTags(d.Tags)
 	d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID = 0, 0, 0, 0
 	d.Status = schema.DeviceRegistered
 	d.ConfigRequested = true
@@ -164,6 +186,10 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	if err != nil {
 		return fmt.Errorf("create device: %w", err)
 	}
+	tags, err := marshalJSON(d.Tags)
+	if err != nil {
+		return fmt.Errorf("create device: %w", err)
+	}
 	err = db.update(ctx, func(tx *sql.Tx) error {
 		if d.SoftwareID != 0 {
 			if err := softwareExists(ctx, tx, d.Tenant, d.SoftwareID); err != nil {
@@ -171,10 +197,11 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.Tenant, d.ID, d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, attrs,
 			d.SWVersion, d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID,
-			d.Status, d.ConfigRequested, d.Provisioned, millis(d.CreatedAt), nullMillis(d.LastSeen), d.LastAddr)
+			d.Status, d.ConfigRequested, d.Provisioned, millis(d.CreatedAt), nullMillis(d.LastSeen), d.LastAddr,
+			tags, d.PollInterval.Milliseconds())
 		if isUnique(err) {
 			return schema.Errorf(schema.ECONFLICT, "device %q already exists in tenant %q", d.ID, d.Tenant)
 		}
@@ -183,19 +210,58 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	return wrap("create device", err)
 }
 
+// checkDeviceUpdate validates u and returns it normalised: Feed "" becomes
+// "default", Tags are normalised, PollInterval is at the stored precision.
+// It runs inside the write transaction that applies u, so the software it
+// finds cannot be deleted before the update commits.
+func checkDeviceUpdate(ctx context.Context, tx *sql.Tx, tenant string, u schema.DeviceUpdate) (schema.DeviceUpdate, error) {
+	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
+		return u, schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
+	}
+	if u.PollInterval != nil {
+		p, err := checkPollInterval(*u.PollInterval)
+		if err != nil {
+			return u, err
+		}
+		u.PollInterval = &p
+	}
+	if u.SoftwareID != nil && *u.SoftwareID != 0 {
+		if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
+			return u, err
+		}
+	}
+	if u.Feed != nil && *u.Feed == "" {
+		feed := schema.DefaultFeed
+		u.Feed = &feed
+	}
+	if u.Tags != nil {
+		tags := normTags(*u.Tags)
+		u.Tags = &tags
+	}
+	return u, nil
+}
+
+// clearsSkip reports whether u changes a setting whose change clears
+// SkipSoftwareID (even to the value it has): how an operator retries a
+// failed update.
+func clearsSkip(u schema.DeviceUpdate) bool {
+	return u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil
+}
+
 // UpdateDevice applies u and returns the new device. Setting the update
 // mode, software or feed, even to its current value, clears SkipSoftwareID:
-// that is how an operator retries a failed update. Returns ENOTFOUND for
-// the device or a non-zero SoftwareID not in the tenant, EINVALID for an
-// unknown update mode.
+// that is how an operator retries a failed update. Tags are normalised.
+// Returns ENOTFOUND for the device or a non-zero SoftwareID not in the
+// tenant, EINVALID for an unknown update mode or a PollInterval outside
+// 1s..23:59:59 (0 removes the override).
 func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error) {
-	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
-		return nil, schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
-	}
 	var d *schema.Device
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var err error
 		if d, err = findDevice(ctx, tx, tenant, id); err != nil {
+			return err
+		}
+		if u, err = checkDeviceUpdate(ctx, tx, tenant, u); err != nil {
 			return err
 		}
 		if u.Name != nil {
@@ -208,25 +274,28 @@ func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.Devi
 			d.UpdateMode = *u.UpdateMode
 		}
 		if u.SoftwareID != nil {
-			if *u.SoftwareID != 0 {
-				if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
-					return err
-				}
-			}
 			d.SoftwareID = *u.SoftwareID
 		}
 		if u.Feed != nil {
 			d.Feed = *u.Feed
-			if d.Feed == "" {
-				d.Feed = schema.DefaultFeed
-			}
 		}
-		if u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil {
+		if u.Tags != nil {
+			d.Tags = *u.Tags
+		}
+		if u.PollInterval != nil {
+			d.PollInterval = *u.PollInterval
+		}
+		if clearsSkip(u) {
 			d.SkipSoftwareID = 0
 		}
+		tags, err := marshalJSON(d.Tags)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = ?, token_hash = ?, update_mode = ?,
-			software_id = ?, feed = ?, skip_software_id = ? WHERE tenant = ? AND id = ?`,
-			d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, d.SkipSoftwareID, tenant, id)
+			software_id = ?, feed = ?, skip_software_id = ?, tags = ?, poll_interval = ? WHERE tenant = ? AND id = ?`,
+			d.Name, d.TokenHash, string(d.UpdateMode), d.SoftwareID, d.Feed, d.SkipSoftwareID,
+			tags, d.PollInterval.Milliseconds(), tenant, id)
 		return err
 	})
 	if err != nil {

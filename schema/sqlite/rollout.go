@@ -3,39 +3,60 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/gosling-ota/gosling/schema"
 )
 
-const rolloutColumns = `id, tenant, name, feed, software_id, status, created_at`
+const rolloutColumns = `id, tenant, name, feed, target, software_id, status, waves, current_wave,
+	awaiting_approval, start_at, max_concurrent, download_type, update_type, maintenance_window,
+	reason, created_at, updated_at`
 
 func scanRollout(s scanner) (*schema.Rollout, error) {
 	var (
-		r       schema.Rollout
-		created int64
+		r                schema.Rollout
+		target, window   sql.NullString
+		waves            string
+		startAt          sql.NullInt64
+		created, updated int64
 	)
-	if err := s.Scan(&r.ID, &r.Tenant, &r.Name, &r.Feed, &r.SoftwareID, &r.Status, &created); err != nil {
+	if err := s.Scan(&r.ID, &r.Tenant, &r.Name, &r.Feed, &target, &r.SoftwareID, &r.Status, &waves, &r.CurrentWave,
+		&r.AwaitingApproval, &startAt, &r.MaxConcurrent, &r.Download, &r.Update, &window,
+		&r.Reason, &created, &updated); err != nil {
 		return nil, err
 	}
-	r.CreatedAt = fromMillis(created)
+	if target.Valid && target.String != "" {
+		if err := json.Unmarshal([]byte(target.String), &r.Target); err != nil {
+			return nil, fmt.Errorf("rollout %d target: %w", r.ID, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(waves), &r.Waves); err != nil {
+		return nil, fmt.Errorf("rollout %d waves: %w", r.ID, err)
+	}
+	if window.Valid && window.String != "" {
+		if err := json.Unmarshal([]byte(window.String), &r.Window); err != nil {
+			return nil, fmt.Errorf("rollout %d maintenance window: %w", r.ID, err)
+		}
+	}
+	r.StartAt = fromNullMillis(startAt)
+	r.CreatedAt, r.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return &r, nil
+}
+
+func rolloutNotFound(tenant string, id int64) error {
+	return schema.Errorf(schema.ENOTFOUND, "rollout %d not found in tenant %q", id, tenant)
 }
 
 // findRollout reads one rollout through q. Returns ENOTFOUND.
 func findRollout(ctx context.Context, q queryer, tenant string, id int64) (*schema.Rollout, error) {
 	r, err := scanRollout(q.QueryRowContext(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = ? AND tenant = ?`, id, tenant))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, schema.Errorf(schema.ENOTFOUND, "rollout %d not found in tenant %q", id, tenant)
+		return nil, rolloutNotFound(tenant, id)
 	}
 	return r, err
-}
-
-func validRolloutStatus(s string) error {
-	if s != schema.RolloutRunning && s != schema.RolloutPaused {
-		return schema.Errorf(schema.EINVALID, "rollout status must be %q or %q, not %q", schema.RolloutRunning, schema.RolloutPaused, s)
-	}
-	return nil
 }
 
 // Rollout returns one rollout. Returns ENOTFOUND.
@@ -63,39 +84,131 @@ func (db *DB) Rollouts(ctx context.Context, tenant string) ([]*schema.Rollout, e
 	return list, wrap("list rollouts", rows.Err())
 }
 
-// CreateRollout inserts r (status running unless set, feed "default" unless
-// set) and sets ID and CreatedAt. Returns ENOTFOUND if its software does not
-// exist in the tenant, EINVALID for an unknown status.
+// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt. Defaults:
+// status running (draft and paused are the other statuses to start in), feed "default", Download and Update forced, one 100 %
+// wave when none is given; CurrentWave is always -1 (the engine opens
+// waves). r is normalised as a read returns it (see checkRollout). Returns
+// ENOTFOUND if its software does not exist in the tenant, EINVALID for an
+// unknown status or handling type, invalid waves or window, or a negative
+// MaxConcurrent.
 func (db *DB) CreateRollout(ctx context.Context, r *schema.Rollout) error {
 	if r.Status == "" {
 		r.Status = schema.RolloutRunning
 	}
-	if err := validRolloutStatus(r.Status); err != nil {
-		return err
-	}
 	if r.Feed == "" {
 		r.Feed = schema.DefaultFeed
 	}
+	if r.Download == "" {
+		r.Download = schema.HandlingForced
+	}
+	if r.Update == "" {
+		r.Update = schema.HandlingForced
+	}
+	if len(r.Waves) == 0 {
+		r.Waves = []schema.Wave{{Percent: 100}}
+	}
+	r.CurrentWave = -1
+	switch r.Status {
+	case schema.RolloutDraft, schema.RolloutRunning, schema.RolloutPaused:
+	default:
+		return schema.Errorf(schema.EINVALID, "a rollout is created draft, running or paused, not %q", r.Status)
+	}
+	row, err := checkRollout(r)
+	if err != nil {
+		return err
+	}
 	t := now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *sql.Tx) error {
 		if err := softwareExists(ctx, tx, r.Tenant, r.SoftwareID); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO rollouts (tenant, name, feed, software_id, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, r.Tenant, r.Name, r.Feed, r.SoftwareID, r.Status, millis(t)).Scan(&r.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO rollouts (tenant, name, feed, target, software_id, status,
+			waves, current_wave, awaiting_approval, start_at, max_concurrent, download_type, update_type,
+			maintenance_window, reason, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Tenant, r.Name, r.Feed, row.target, r.SoftwareID, r.Status,
+			row.waves, r.CurrentWave, r.AwaitingApproval, row.startAt, r.MaxConcurrent, r.Download, r.Update,
+			row.window, r.Reason, millis(t), millis(t)).Scan(&r.ID)
 	})
 	if err != nil {
 		return wrap("create rollout", err)
 	}
-	r.CreatedAt = t
+	r.CreatedAt, r.UpdatedAt = t, t
 	return nil
 }
 
-// SetRolloutStatus pauses or resumes a rollout. Returns ENOTFOUND, or
-// EINVALID for an unknown status.
+// nextUpdatedAt is the UpdatedAt of a rollout's next version: now, but
+// always later than the previous one. Stored at millisecond precision, two
+// writes within one millisecond would otherwise carry the same token, and a
+// writer holding the first version could overwrite the second.
+func nextUpdatedAt(prev time.Time) time.Time {
+	t, next := now(), prev.Add(time.Millisecond)
+	if t.Before(next) {
+		return next
+	}
+	return t
+}
+
+// final reports whether a rollout status can no longer change.
+func final(status string) bool {
+	return status == schema.RolloutFinished || status == schema.RolloutAborted
+}
+
+// UpdateRollout stores r's mutable fields (Status, Waves, CurrentWave,
+// AwaitingApproval, Reason, Name, Target, StartAt, MaxConcurrent, Download,
+// Update, Window) if the stored UpdatedAt still equals r.UpdatedAt (at
+// millisecond precision), then sets r.UpdatedAt and copies the immutable
+// fields (Feed, SoftwareID, CreatedAt) from the store, so r equals what a
+// read returns. Returns ECONFLICT when the rollout changed since r was
+// read, ENOTFOUND, EINVALID as CreateRollout does (any status is valid),
+// and ENOTALLOWED for a status change of a finished or aborted rollout.
+func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
+	row, err := checkRollout(r)
+	if err != nil {
+		return err
+	}
+	var t time.Time
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		old, err := findRollout(ctx, tx, r.Tenant, r.ID)
+		if err != nil {
+			return err
+		}
+		if millis(old.UpdatedAt) != millis(r.UpdatedAt) {
+			return schema.Errorf(schema.ECONFLICT, "rollout %d changed at %s after this version (%s): read it again",
+				r.ID, old.UpdatedAt.Format(time.RFC3339Nano), r.UpdatedAt.UTC().Format(time.RFC3339Nano))
+		}
+		if final(old.Status) && r.Status != old.Status {
+			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, old.Status, r.Status)
+		}
+		t = nextUpdatedAt(old.UpdatedAt)
+		r.Feed, r.SoftwareID, r.CreatedAt = old.Feed, old.SoftwareID, old.CreatedAt
+		_, err = tx.ExecContext(ctx, `UPDATE rollouts SET name = ?, target = ?, status = ?, waves = ?,
+			current_wave = ?, awaiting_approval = ?, start_at = ?, max_concurrent = ?, download_type = ?,
+			update_type = ?, maintenance_window = ?, reason = ?, updated_at = ? WHERE id = ?`,
+			r.Name, row.target, r.Status, row.waves, r.CurrentWave, r.AwaitingApproval, row.startAt,
+			r.MaxConcurrent, r.Download, r.Update, row.window, r.Reason, millis(t), r.ID)
+		return err
+	})
+	if err != nil {
+		return wrap("update rollout", err)
+	}
+	r.UpdatedAt = t
+	return nil
+}
+
+// SetRolloutStatus is the operator's lifecycle control: running starts a
+// draft or resumes a paused rollout, paused pauses a running one, aborted
+// stops a draft, running or paused one. Setting the status a rollout
+// already has is a no-op that still succeeds. Other changes bump UpdatedAt
+// (so an engine holding the previous version gets ECONFLICT). Returns
+// ENOTFOUND, EINVALID for a status other than running, paused and aborted,
+// and ENOTALLOWED for a change the rollout's state does not allow
+// (resuming or aborting a finished or aborted rollout, pausing a draft).
 func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
-	if err := validRolloutStatus(status); err != nil {
-		return nil, err
+	switch status {
+	case schema.RolloutRunning, schema.RolloutPaused, schema.RolloutAborted:
+	default:
+		return nil, schema.Errorf(schema.EINVALID, "rollout status can be set to running, paused or aborted, not %q", status)
 	}
 	var r *schema.Rollout
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -103,8 +216,24 @@ func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, sta
 		if r, err = findRollout(ctx, tx, tenant, id); err != nil {
 			return err
 		}
-		r.Status = status
-		_, err = tx.ExecContext(ctx, `UPDATE rollouts SET status = ? WHERE id = ?`, status, id)
+		if r.Status == status {
+			return nil
+		}
+		allowed := false
+		switch status {
+		case schema.RolloutRunning:
+			allowed = r.Status == schema.RolloutDraft || r.Status == schema.RolloutPaused
+		case schema.RolloutPaused:
+			allowed = r.Status == schema.RolloutRunning
+		case schema.RolloutAborted:
+			allowed = !final(r.Status)
+		}
+		if !allowed {
+			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", id, r.Status, status)
+		}
+		r.Status, r.UpdatedAt = status, nextUpdatedAt(r.UpdatedAt)
+		_, err = tx.ExecContext(ctx, `UPDATE rollouts SET status = ?, updated_at = ? WHERE id = ?`,
+			status, millis(r.UpdatedAt), id)
 		return err
 	})
 	if err != nil {
@@ -113,8 +242,8 @@ func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, sta
 	return r, nil
 }
 
-// DeleteRollout removes a rollout; its actions keep their history (and
-// their RolloutID). Returns ENOTFOUND.
+// DeleteRollout removes a rollout and its events; its actions keep their
+// history (and their RolloutID). Returns ENOTFOUND.
 func (db *DB) DeleteRollout(ctx context.Context, tenant string, id int64) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM rollouts WHERE id = ? AND tenant = ?`, id, tenant)
@@ -124,7 +253,7 @@ func (db *DB) DeleteRollout(ctx context.Context, tenant string, id int64) error 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return schema.Errorf(schema.ENOTFOUND, "rollout %d not found in tenant %q", id, tenant)
+			return rolloutNotFound(tenant, id)
 		}
 		return nil
 	})

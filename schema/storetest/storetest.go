@@ -14,7 +14,28 @@
 //   - a canceled action gives the device back the status it had before the
 //     action opened;
 //   - DeleteSoftware is refused while a device has the software as
-//     SoftwareID in any update mode.
+//     SoftwareID in any update mode;
+//   - Devices, DeviceIDs and UpdateDevices select exactly what
+//     schema.Target.Matches selects (Query folds case as strings.ToLower
+//     does, non-ASCII included);
+//   - device tags are stored normalised and read back as a non-nil slice;
+//     a device PollInterval is 0 or 1s..schema.MaxPollInterval;
+//   - a rollout is created draft, running or paused, with CurrentWave -1;
+//     a zero Target is stored as nil; CurrentWave stays within -1..len(Waves)-1;
+//   - UpdateRollout gives every write a later UpdatedAt, even within one
+//     millisecond, copies Feed, SoftwareID and CreatedAt back from the
+//     store, and refuses (ENOTALLOWED) to change the status of a finished
+//     or aborted rollout;
+//   - SetRolloutStatus sets running, paused or aborted only (EINVALID
+//     otherwise), accepts the current status as a no-op, and bumps
+//     UpdatedAt on a change;
+//   - RolloutActionCounts is ENOTFOUND for an unknown rollout;
+//     AddRolloutEvent too; RolloutEvents of an unknown rollout is empty,
+//     and a rollout's events are deleted with it;
+//   - CreateAction's Wave must be a wave of its rollout (0 without one);
+//   - CancelRolloutActions returns every open action of the rollout
+//     (already canceling ones included), and nothing, without error, for
+//     an unknown rollout.
 package storetest
 
 import (
@@ -38,6 +59,10 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Device/SetAttributes", testSetAttributes},
 		{"Device/Touch", testTouchDevices},
 		{"Device/List", testDevices},
+		{"Device/Tags", testDeviceTags},
+		{"Device/TargetMatches", testTargetMatches},
+		{"Device/UpdateDevices", testUpdateDevices},
+		{"Device/IDs", testDeviceIDs},
 		{"Software/Create", testCreateSoftware},
 		{"Software/List", testSoftwareList},
 		{"Software/Delete", testDeleteSoftware},
@@ -52,7 +77,17 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Feedback/SkipSoftware", testSkipSoftware},
 		{"Feedback/SWVersion", testSWVersion},
 		{"Rollout", testRollouts},
+		{"Rollout/Full", testRolloutFull},
+		{"Rollout/Update", testUpdateRollout},
+		{"Rollout/ConcurrentUpdates", testRolloutConcurrentUpdates},
+		{"Rollout/Lifecycle", testRolloutLifecycle},
+		{"Rollout/ActionCounts", testRolloutActionCounts},
+		{"Rollout/ActionCountsConcurrent", testRolloutCountsConcurrent},
+		{"Rollout/MaxConcurrent", testMaxConcurrent},
+		{"Rollout/CancelActions", testCancelRolloutActions},
+		{"Rollout/Events", testRolloutEvents},
 		{"Tenant", testTenant},
+		{"Tenant/PollSettings", testPollSettings},
 		{"Concurrency", testConcurrency},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,6 +231,18 @@ func wantTime(tb testing.TB, what string, got, want time.Time) {
 	}
 	if d := got.Sub(want); d < -time.Millisecond || d > time.Millisecond {
 		tb.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// wantNow fails unless got is in UTC and was taken between before and now,
+// at the store's precision (milliseconds).
+func wantNow(tb testing.TB, what string, got, before time.Time) {
+	tb.Helper()
+	if got.Location() != time.UTC {
+		tb.Fatalf("%s = %v, not in UTC", what, got)
+	}
+	if after := time.Now(); got.Before(before.Truncate(time.Millisecond)) || got.After(after) {
+		tb.Fatalf("%s = %v, want between %v and %v", what, got, before, after)
 	}
 }
 

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gosling-ota/gosling/schema"
+)
+
+// Default and maximum page of DeviceIDs.
+const (
+	defaultDeviceIDsLimit = 1000
+	maxDeviceIDsLimit     = 10000
+)
+
+// checkPollInterval accepts 0 (no override) and 1s..schema.MaxPollInterval.
+func checkPollInterval(d time.Duration) error {
+	if d != 0 && (d < time.Second || d > schema.MaxPollInterval) {
+		return schema.Errorf(schema.EINVALID, "poll interval %s is outside 1s..23:59:59 (0 removes the override)", d)
+	}
+	return nil
+}
+
+// checkDeviceUpdate returns EINVALID for an unknown update mode or a poll
+// interval out of range.
+func checkDeviceUpdate(u *schema.DeviceUpdate) error {
+	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
+		return schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
+	}
+	if u.PollInterval != nil {
+		return checkPollInterval(*u.PollInterval)
+	}
+	return nil
+}
+
+// UpdateDevices applies u to every device of the tenant that t selects, in
+// one transaction, and returns their ids, sorted. The fields of u mean what
+// they mean to UpdateDevice (setting the update mode, software or feed
+// clears SkipSoftwareID). Returns EINVALID for a zero target, an unknown
+// update mode or a poll interval out of range, ENOTFOUND for a non-zero
+// SoftwareID not in the tenant.
+//
+// It is one statement: a CTE selects and locks the devices in primary-key
+// order (ORDER BY runs before FOR UPDATE), the UPDATE joins it. Locking in
+// key order is what TouchDevices and RecordFeedback do too (see
+// lockDevicesSQL), so a bulk change queues behind them instead of
+// deadlocking.
+func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error) {
+	if t.IsZero() {
+		return nil, schema.Errorf(schema.EINVALID, "a bulk device update needs a target")
+	}
+	if err := checkDeviceUpdate(&u); err != nil {
+		return nil, err
+	}
+	w := db.where()
+	w.add("tenant = " + w.arg(tenant))
+	if err := w.target(&t); err != nil {
+		return nil, wrap("update devices", err)
+	}
+	cond := w.sql()
+	var sets []string
+	set := func(col string, v any) { sets = append(sets, col+" = "+w.arg(v)) }
+	if u.Name != nil {
+		set("name", *u.Name)
+	}
+	if u.TokenHash != nil {
+		set("token_hash", *u.TokenHash)
+	}
+	if u.UpdateMode != nil {
+		set("update_mode", string(*u.UpdateMode))
+	}
+	if u.SoftwareID != nil {
+		set("software_id", *u.SoftwareID)
+	}
+	if u.Feed != nil {
+		feed := *u.Feed
+		if feed == "" {
+			feed = schema.DefaultFeed
+		}
+		set("feed", feed)
+	}
+	if u.Tags != nil {
+		set("tags", normalizeTags(*u.Tags))
+	}
+	if u.PollInterval != nil {
+		set("poll_interval_ms", u.PollInterval.Milliseconds())
+	}
+	if u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil {
+		sets = append(sets, "skip_software_id = 0")
+	}
+	if len(sets) == 0 {
+		// u changes nothing: the statement still takes the locks and
+		// returns the ids. name is not indexed, so the update stays HOT.
+		sets = append(sets, "name = d.name")
+	}
+	sql := `WITH l AS (SELECT tenant, id FROM devices` + cond + ` ORDER BY tenant, id FOR UPDATE)
+		UPDATE devices d SET ` + strings.Join(sets, ", ") + ` FROM l WHERE d.tenant = l.tenant AND d.id = l.id RETURNING d.id`
+
+	var ids []string
+	err := db.update(ctx, func(tx pgx.Tx) error {
+		if u.SoftwareID != nil && *u.SoftwareID != 0 {
+			if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, sql, w.args...)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, wrap("update devices", err)
+	}
+	slices.Sort(ids) // RETURNING promises no order
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// DeviceIDs returns the ids of the tenant's devices that t selects, ordered
+// by id, after the id after ("" starts at the beginning; keyset paging:
+// each page is one range scan of the primary key, however deep), at most
+// limit (0 means 1000, capped at 10000). Returns EINVALID for a negative
+// limit.
+func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit_ int) ([]string, error) {
+	n, err := limit(0, limit_, defaultDeviceIDsLimit, maxDeviceIDsLimit)
+	if err != nil {
+		return nil, err
+	}
+	w := db.where()
+	w.add("tenant = " + w.arg(tenant))
+	w.add("id > " + w.arg(after))
+	if err := w.target(&t); err != nil {
+		return nil, wrap("device ids", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id FROM devices`+w.sql()+` ORDER BY id LIMIT `+w.arg(n), w.args...)
+	if err != nil {
+		return nil, wrap("device ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap("device ids", err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
