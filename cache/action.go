@@ -20,10 +20,12 @@ func (s *Store) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.A
 }
 
 // CreateAction implements schema.ActionStore. The device's entry goes too:
-// its ActionID changed.
+// its ActionID changed. EUNAVAILABLE invalidates nothing here: the stores
+// answer it when the rollout is at MaxConcurrent, before writing, and
+// frontlines meet it on polls of every waiting device.
 func (s *Store) CreateAction(ctx context.Context, a *schema.Action) error {
 	err := s.next.CreateAction(ctx, a)
-	if mayHaveChanged(err) {
+	if mayHaveChanged(err) && schema.ErrorCode(err) != schema.EUNAVAILABLE {
 		keys := []key{s.deviceKey(a.Tenant, a.DeviceID)}
 		if a.ID != 0 {
 			keys = append(keys, s.actionKey(a.Tenant, a.DeviceID, a.ID))
@@ -31,6 +33,46 @@ func (s *Store) CreateAction(ctx context.Context, a *schema.Action) error {
 		s.invalidate(ctx, keys...)
 	}
 	return err
+}
+
+// CancelRolloutActions implements schema.ActionStore: every returned action
+// and its device go. On an error that may hide a commit the actions are
+// unknown; the rollout's open actions are listed again and invalidated
+// (best effort; what the listing misses is bounded by the TTL).
+func (s *Store) CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*schema.Action, error) {
+	list, err := s.next.CancelRolloutActions(ctx, tenant, rolloutID)
+	if err != nil && !mayHaveChanged(err) {
+		return list, err
+	}
+	keys := make([]key, 0, 2*len(list))
+	add := func(as []*schema.Action) {
+		for _, a := range as {
+			keys = append(keys, s.actionKey(a.Tenant, a.DeviceID, a.ID), s.deviceKey(a.Tenant, a.DeviceID))
+		}
+	}
+	add(list)
+	if err != nil {
+		for off := 0; ; {
+			page, total, lerr := s.next.Actions(ctx, schema.ActionFilter{Tenant: tenant, RolloutID: rolloutID, Offset: off, Limit: 1000})
+			if lerr != nil {
+				s.logger.Warn("list actions of canceled rollout", "tenant", tenant, "rollout", rolloutID, "err", lerr)
+				break
+			}
+			var open []*schema.Action
+			for _, a := range page {
+				if a.Status.Open() {
+					open = append(open, a)
+				}
+			}
+			add(open)
+			off += len(page)
+			if len(page) == 0 || off >= total {
+				break
+			}
+		}
+	}
+	s.invalidate(ctx, keys...)
+	return list, err
 }
 
 // CancelAction implements schema.ActionStore.

@@ -65,6 +65,7 @@ var (
 	softwareCodec     = jsonCodec[*schema.Software]()
 	softwareListCodec = jsonCodec[[]*schema.Software]()
 	rolloutsCodec     = jsonCodec[[]*schema.Rollout]()
+	pollCodec         = jsonCodec[*schema.PollSettings]()
 )
 
 // stringCodec stores a string as its bytes (the gateway token hash, which

@@ -38,6 +38,47 @@ func (s *Store) UpdateDevice(ctx context.Context, tenant, id string, u schema.De
 	return d, err
 }
 
+// UpdateDevices implements schema.DeviceStore: every returned device goes.
+// On an error that may hide a commit the ids are unknown; the devices the
+// target selects now are listed and invalidated (best effort: a device the
+// update moved out of the target, say by changing its feed, is missed and
+// stays stale up to TTL).
+func (s *Store) UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error) {
+	ids, err := s.next.UpdateDevices(ctx, tenant, t, u)
+	if err != nil && !mayHaveChanged(err) {
+		return ids, err
+	}
+	if err != nil {
+		ids = nil
+		for after := ""; ; {
+			page, lerr := s.next.DeviceIDs(ctx, tenant, t, after, 10000)
+			if lerr != nil {
+				s.logger.Warn("list devices of failed bulk update", "tenant", tenant, "err", lerr)
+				break
+			}
+			ids = append(ids, page...)
+			if len(page) == 0 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+	}
+	keys := make([]key, len(ids))
+	for i, id := range ids {
+		keys[i] = s.deviceKey(tenant, id)
+	}
+	s.invalidate(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// DeviceIDs implements schema.DeviceStore; it is not cached.
+func (s *Store) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error) {
+	return s.next.DeviceIDs(ctx, tenant, t, after, limit)
+}
+
 // DeleteDevice implements schema.DeviceStore. It invalidates the device and
 // every action it had, which it lists before deleting (deletes are rare
 // operator actions; the listing costs one query per 1000 actions).

@@ -28,6 +28,16 @@ func (s *Store) CreateRollout(ctx context.Context, r *schema.Rollout) error {
 	return err
 }
 
+// UpdateRollout implements schema.RolloutStore. ECONFLICT (another writer
+// got there first) changed nothing and invalidates nothing.
+func (s *Store) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
+	err := s.next.UpdateRollout(ctx, r)
+	if mayHaveChanged(err) {
+		s.invalidate(ctx, s.rolloutsKey(r.Tenant))
+	}
+	return err
+}
+
 // SetRolloutStatus implements schema.RolloutStore.
 func (s *Store) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
 	r, err := s.next.SetRolloutStatus(ctx, tenant, id, status)
@@ -44,4 +54,21 @@ func (s *Store) DeleteRollout(ctx context.Context, tenant string, id int64) erro
 		s.invalidate(ctx, s.rolloutsKey(tenant))
 	}
 	return err
+}
+
+// RolloutActionCounts implements schema.RolloutStore; it is not cached
+// (the engine reads it to decide, and must see the store's counts).
+func (s *Store) RolloutActionCounts(ctx context.Context, tenant string, id int64) (schema.ActionCounts, error) {
+	return s.next.RolloutActionCounts(ctx, tenant, id)
+}
+
+// AddRolloutEvent implements schema.RolloutStore. Events are not cached,
+// so there is nothing to invalidate.
+func (s *Store) AddRolloutEvent(ctx context.Context, tenant string, e *schema.RolloutEvent) error {
+	return s.next.AddRolloutEvent(ctx, tenant, e)
+}
+
+// RolloutEvents implements schema.RolloutStore; it is not cached.
+func (s *Store) RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit int) ([]*schema.RolloutEvent, error) {
+	return s.next.RolloutEvents(ctx, tenant, rolloutID, after, limit)
 }

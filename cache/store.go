@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,12 +51,16 @@ const (
 	versionTTL = 10 * time.Minute
 	// logEvery limits degraded-mode warnings to one per interval.
 	logEvery = 10 * time.Second
+	// invalidateChunk is the most entries one invalidation script deletes
+	// (each is an INCR, a PEXPIRE and a DEL).
+	invalidateChunk = 500
 )
 
 // Store is the Redis (L2) cache in front of a schema.Store: it caches the
 // reads a DDI frontline makes on L1 misses — Device, Action, Software, the
-// tenant's full SoftwareList, Rollouts and GatewayTokenHash — for up to
-// TTL, and every other read goes straight to the next store. Writes go to
+// tenant's full SoftwareList, Rollouts, GatewayTokenHash and PollSettings —
+// for up to TTL, and every other read (listings, DeviceIDs, rollout counts
+// and events) goes straight to the next store. Writes go to
 // the next store and then delete the Redis entries they affect, before
 // they return; so callers that publish on the Bus after a write returns
 // can be sure that a frontline reloading on the invalidation does not
@@ -187,6 +192,7 @@ const (
 	kindSoftwareList = "softwarelist"
 	kindRollouts     = "rollouts"
 	kindGateway      = "gateway"
+	kindPoll         = "poll"
 )
 
 func (s *Store) deviceKey(tenant, id string) key { return s.key(tenant, kindDevice, id) }
@@ -203,6 +209,7 @@ func (s *Store) softwareKey(tenant string, id int64) key {
 func (s *Store) softwareListKey(tenant string) key { return s.key(tenant, kindSoftwareList, "") }
 func (s *Store) rolloutsKey(tenant string) key     { return s.key(tenant, kindRollouts, "") }
 func (s *Store) gatewayKey(tenant string) key      { return s.key(tenant, kindGateway, "") }
+func (s *Store) pollKey(tenant string) key         { return s.key(tenant, kindPoll, "") }
 
 // escapeTenant percent-encodes ':' and '%' (tenant names rarely contain
 // either, so the common case returns the name as is).
@@ -335,20 +342,24 @@ func (s *Store) invalidate(ctx context.Context, keys ...key) {
 	if len(keys) == 0 {
 		return
 	}
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k.ver(), k.val())
-	}
 	// Invalidations are attempted even while reads skip Redis: a lost one
 	// costs up to TTL of staleness, a try costs one round trip on a write.
-	err := invalidateScript.Run(context.WithoutCancel(ctx), s.rdb, args, versionTTL.Milliseconds()).Err()
-	if err != nil {
-		s.invalErrors.Add(1)
-		s.markDown()
-		s.logger.Warn("cache invalidation failed; entries may be stale until their TTL",
-			"keys", len(keys), "first", args[1], "ttl", s.opts.TTL, "err", err)
-	} else {
-		s.markUp()
+	// Bulk writes (UpdateDevices on a whole fleet) go in chunks, so that no
+	// single script blocks Redis for long.
+	for chunk := range slices.Chunk(keys, invalidateChunk) {
+		args := make([]string, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.ver(), k.val())
+		}
+		err := invalidateScript.Run(context.WithoutCancel(ctx), s.rdb, args, versionTTL.Milliseconds()).Err()
+		if err != nil {
+			s.invalErrors.Add(1)
+			s.markDown()
+			s.logger.Warn("cache invalidation failed; entries may be stale until their TTL",
+				"keys", len(chunk), "first", args[1], "ttl", s.opts.TTL, "err", err)
+		} else {
+			s.markUp()
+		}
 	}
 	// A flight started before the write would hand its (older) result to
 	// callers arriving after the write; make them start a new one.

@@ -67,8 +67,8 @@ func TestStoreContractRedisDown(t *testing.T) {
 // fill that has read its value.
 type countingStore struct {
 	schema.Store
-	device, action, software, softwareList, rollouts, gateway atomic.Int64
-	afterDevice                                               func(*schema.Device)
+	device, action, software, softwareList, rollouts, gateway, poll atomic.Int64
+	afterDevice                                                     func(*schema.Device)
 }
 
 func (c *countingStore) Device(ctx context.Context, tenant, id string) (*schema.Device, error) {
@@ -103,6 +103,11 @@ func (c *countingStore) Rollouts(ctx context.Context, tenant string) ([]*schema.
 func (c *countingStore) GatewayTokenHash(ctx context.Context, tenant string) (string, error) {
 	c.gateway.Add(1)
 	return c.Store.GatewayTokenHash(ctx, tenant)
+}
+
+func (c *countingStore) PollSettings(ctx context.Context, tenant string) (*schema.PollSettings, error) {
+	c.poll.Add(1)
+	return c.Store.PollSettings(ctx, tenant)
 }
 
 type fixture struct {

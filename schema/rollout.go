@@ -127,8 +127,9 @@ type RolloutStats struct {
 func (s RolloutStats) Finished() int { return s.Succeeded + s.Failed + s.Canceled }
 
 // ActionCounts counts a rollout's devices by their newest action's status,
-// per wave (index = Action.Wave). Targeted and Pending are the engine's
-// (they need the device population), so they are left zero here.
+// per wave (index = Action.Wave); Pending counts pending actions. Targeted,
+// and the devices without any action yet, are the engine's to add (they
+// need the device population).
 type ActionCounts []RolloutStats
 
 // RolloutEvent is one entry of a rollout's history: created, started,

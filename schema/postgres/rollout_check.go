@@ -107,8 +107,8 @@ func checkWaves(waves []schema.Wave) error {
 			return schema.Errorf(schema.EINVALID, "wave %d success_percent %g is outside 0..100", n, w.SuccessPercent)
 		case w.ErrorPercent < 0 || w.ErrorPercent > 100:
 			return schema.Errorf(schema.EINVALID, "wave %d error_percent %g is outside 0..100", n, w.ErrorPercent)
-		case w.ErrorCount < 0 || w.MinFinished < 0:
-			return schema.Errorf(schema.EINVALID, "wave %d error_count and min_finished must not be negative", n)
+		case w.ErrorCount < 0 || w.MinFinished < 0 || w.AcceptedFailures < 0:
+			return schema.Errorf(schema.EINVALID, "wave %d error_count, min_finished and accepted_failures must not be negative", n)
 		case w.OnError != "" && w.OnError != schema.OnErrorPause && w.OnError != schema.OnErrorAbort:
 			return schema.Errorf(schema.EINVALID, "wave %d on_error must be pause or abort, not %q", n, w.OnError)
 		}
