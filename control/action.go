@@ -2,6 +2,7 @@ package control
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gosling-ota/gosling/cache"
@@ -106,4 +107,129 @@ func (s *Server) cancelAction(w http.ResponseWriter, r *http.Request, tenant str
 	s.publish(r, cache.KindDevice, tenant, deviceID)
 	writeJSON(w, http.StatusOK, a)
 	return nil
+}
+
+// logBody is a page of an action's log.
+type logBody struct {
+	// Lines are the details lines of the feedback records read, in order.
+	Lines []string `json:"lines"`
+	// Next is the offset of the following page: offsets count feedback
+	// records (one record may carry several lines), as the store pages them.
+	Next   int                 `json:"next"`
+	Status schema.ActionStatus `json:"status"`
+}
+
+// logStatus is the "status" event of a followed log.
+type logStatus struct {
+	Status   schema.ActionStatus `json:"status"`
+	Progress schema.Progress     `json:"progress"`
+}
+
+// actionLog answers an action's log: the details lines of its feedback,
+// from ?offset= (feedback records), at most ?limit= records. With
+// ?follow=1 or Accept: text/event-stream it is a Server-Sent Events stream:
+// the lines from offset (or Last-Event-ID) on, then new ones as feedback
+// arrives at any frontline, each line a "message" event whose id is the
+// offset after its record; a "status" event whenever the action's status or
+// progress changes; and an "end" event once the action is closed and every
+// line was sent.
+func (s *Server) actionLog(w http.ResponseWriter, r *http.Request, tenant string) error {
+	ctx := r.Context()
+	deviceID := r.PathValue("id")
+	id, err := pathID(r, "actionId")
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	stream := wantsStream(r)
+	if v := r.Header.Get("Last-Event-ID"); stream && v != "" && r.URL.Query().Get("offset") == "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return schema.Errorf(schema.EINVALID, "Last-Event-ID %q: want a log offset", v)
+		}
+		p.Offset = n
+	}
+	a, err := s.store.Action(ctx, tenant, deviceID, id)
+	if err != nil {
+		return err
+	}
+	if !stream {
+		fb, err := s.store.Feedback(ctx, tenant, deviceID, id, p.Offset, p.Limit)
+		if err != nil {
+			return err
+		}
+		body := logBody{Lines: []string{}, Next: p.Offset + len(fb), Status: a.Status}
+		for _, f := range fb {
+			body.Lines = append(body.Lines, logLines(f)...)
+		}
+		writeJSON(w, http.StatusOK, body)
+		return nil
+	}
+
+	// Frontlines publish KindDevice for the device on every recorded
+	// feedback. Subscribe before the first read, so nothing written in
+	// between is missed.
+	wake, stop := s.watch(func(inv cache.Invalidation) bool {
+		return inv.Kind == cache.KindDevice && inv.Tenant == tenant && inv.Key == deviceID
+	})
+	defer stop()
+	sw, err := startSSE(w)
+	if err != nil {
+		return nil
+	}
+	offset := p.Offset
+	var last logStatus
+	s.follow(ctx, r, sw, wake, func() error {
+		// Read the action before its feedback: if it is closed now, the
+		// closing feedback is stored (same transaction), so the lines read
+		// next are complete.
+		a, err := s.store.Action(ctx, tenant, deviceID, id)
+		if err != nil {
+			return err
+		}
+		for {
+			fb, err := s.store.Feedback(ctx, tenant, deviceID, id, offset, feedbackPage)
+			if err != nil {
+				return err
+			}
+			for _, f := range fb {
+				offset++
+				next := strconv.Itoa(offset)
+				for _, line := range logLines(f) {
+					if err := sw.event("", next, line); err != nil {
+						return errStreamDone
+					}
+				}
+			}
+			if len(fb) < feedbackPage {
+				break
+			}
+		}
+		if st := (logStatus{Status: a.Status, Progress: a.Progress}); st != last {
+			last = st
+			if err := sw.jsonEvent("status", "", st); err != nil {
+				return errStreamDone
+			}
+		}
+		if !a.Status.Open() {
+			_ = sw.jsonEvent("end", strconv.Itoa(offset), map[string]any{"status": a.Status, "next": offset})
+			return errStreamDone
+		}
+		return nil
+	})
+	return nil
+}
+
+// logLines returns a feedback record's non-empty details lines.
+func logLines(f *schema.Feedback) []string {
+	out := make([]string, 0, len(f.Details))
+	for _, l := range f.Details {
+		if l = strings.TrimRight(l, "\r\n"); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

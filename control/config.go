@@ -3,6 +3,9 @@ package control
 import (
 	"fmt"
 	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultMaxUploadBytes is the largest .swu accepted when Config.MaxUploadBytes
@@ -28,12 +31,75 @@ type Config struct {
 	// MaxUploadBytes limits the size of an uploaded .swu. Zero means
 	// DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+
+	// TickInterval is how often the rollout engine (Run) evaluates the
+	// running rollouts. Zero means DefaultTickInterval.
+	TickInterval time.Duration
+	// PopulationTTL is how long the engine reuses a rollout's enumerated
+	// population (the buckets of its targeted devices) before it lists the
+	// devices again. Device writes made through this API drop it at once.
+	// Zero means DefaultPopulationTTL.
+	PopulationTTL time.Duration
+	// StreamRecheck is how often a Server-Sent Events stream re-reads the
+	// store even without an invalidation (the bus may lose messages), and
+	// StreamHeartbeat how often it sends a comment to keep proxies from
+	// closing an idle stream. Zero means the defaults (5 s and 15 s).
+	StreamRecheck   time.Duration
+	StreamHeartbeat time.Duration
+
+	// Registerer receives the API's and the engine's metrics, and Gatherer
+	// is what GET /metrics serves. When Gatherer is nil and Registerer is a
+	// prometheus.Gatherer (a *prometheus.Registry), it serves that; when
+	// both are nil, a private registry is used.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+
+	// Now is the engine's clock (StartAt, wave OpenedAt, the metrics'
+	// one-hour window for final rollouts). Nil means time.Now; tests set it.
+	Now func() time.Time
 }
+
+// Defaults of Config's zero fields.
+const (
+	DefaultTickInterval    = time.Second
+	DefaultPopulationTTL   = 30 * time.Second
+	DefaultStreamRecheck   = 5 * time.Second
+	DefaultStreamHeartbeat = 15 * time.Second
+)
 
 // withDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.PopulationTTL == 0 {
+		c.PopulationTTL = DefaultPopulationTTL
+	}
+	if c.StreamRecheck == 0 {
+		c.StreamRecheck = DefaultStreamRecheck
+	}
+	if c.StreamHeartbeat == 0 {
+		c.StreamHeartbeat = DefaultStreamHeartbeat
+	}
+	if c.Registerer == nil && c.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	}
+	if c.Gatherer == nil {
+		if g, ok := c.Registerer.(prometheus.Gatherer); ok {
+			c.Gatherer = g
+		} else {
+			c.Gatherer = prometheus.NewRegistry() // serves nothing: the caller exposes its own registry
+		}
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry() // registered metrics are not served
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	c.Tenants = append([]string(nil), c.Tenants...)
 	return c
@@ -60,6 +126,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadBytes < 0 {
 		return fmt.Errorf("control: max upload bytes must not be negative, is %d", c.MaxUploadBytes)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"tick interval", c.TickInterval}, {"population TTL", c.PopulationTTL}, {"stream recheck", c.StreamRecheck}, {"stream heartbeat", c.StreamHeartbeat}} {
+		if d.v < 10*time.Millisecond {
+			return fmt.Errorf("control: %s must be at least 10ms, is %s", d.name, d.v)
+		}
 	}
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/schema"
@@ -24,7 +24,10 @@ var (
 // generated it: the only time it is ever shown, since only its hash is kept.
 type deviceBody struct {
 	*schema.Device
-	Token string `json:"token,omitempty"`
+	// PollInterval shadows the Device field (nanoseconds) with a duration
+	// string, the form requests use.
+	PollInterval string `json:"poll_interval,omitempty"`
+	Token        string `json:"token,omitempty"`
 }
 
 // writeDevice answers one device, with maps never null.
@@ -32,12 +35,23 @@ func writeDevice(w http.ResponseWriter, status int, d *schema.Device, token stri
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/api/v1/devices/"+url.PathEscape(d.ID)+"?tenant="+url.QueryEscape(d.Tenant))
 	}
-	writeJSON(w, status, deviceBody{Device: normalizeDevice(d), Token: token})
+	writeJSON(w, status, newDeviceBody(d, token))
+}
+
+func newDeviceBody(d *schema.Device, token string) deviceBody {
+	b := deviceBody{Device: normalizeDevice(d), Token: token}
+	if d.PollInterval > 0 {
+		b.PollInterval = d.PollInterval.String()
+	}
+	return b
 }
 
 func normalizeDevice(d *schema.Device) *schema.Device {
 	if d.Attributes == nil {
 		d.Attributes = map[string]string{}
+	}
+	if d.Tags == nil {
+		d.Tags = []string{}
 	}
 	return d
 }
@@ -45,37 +59,26 @@ func normalizeDevice(d *schema.Device) *schema.Device {
 // deviceStatuses are the values of ?status=.
 var deviceStatuses = []string{schema.DeviceRegistered, schema.DeviceUpdating, schema.DeviceInSync, schema.DeviceFailed}
 
-// listDevices answers devices matching ?q= (substring of id or name),
-// ?feed=, ?update_mode= and ?status=, ordered by id, paged.
+// listDevices answers the devices a selection in query parameters matches
+// (see targetFromQuery), ordered by id, paged.
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, tenant string) error {
 	p, err := parsePage(r)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	f := schema.DeviceFilter{
-		Tenant:     tenant,
-		Query:      q.Get("q"),
-		Feed:       q.Get("feed"),
-		UpdateMode: schema.UpdateMode(q.Get("update_mode")),
-		Status:     q.Get("status"),
-		Offset:     p.Offset,
-		Limit:      p.Limit,
-	}
-	if f.UpdateMode != "" && !f.UpdateMode.Valid() {
-		return invalidMode(f.UpdateMode)
-	}
-	if f.Status != "" && !slices.Contains(deviceStatuses, f.Status) {
-		return schema.Errorf(schema.EINVALID, "status %q: want one of %s", f.Status, quoteList(deviceStatuses...))
-	}
-	devices, total, err := s.store.Devices(r.Context(), f)
+	t, err := targetFromQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	for _, d := range devices {
-		normalizeDevice(d)
+	devices, total, err := s.store.Devices(r.Context(), schema.DeviceFilter{Tenant: tenant, Target: t, Offset: p.Offset, Limit: p.Limit})
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, newList(devices, total, p))
+	items := make([]deviceBody, len(devices))
+	for i, d := range devices {
+		items[i] = newDeviceBody(d, "")
+	}
+	writeJSON(w, http.StatusOK, newList(items, total, p))
 	return nil
 }
 
@@ -99,6 +102,10 @@ type deviceCreateRequest struct {
 	UpdateMode schema.UpdateMode `json:"update_mode"`
 	SoftwareID int64             `json:"software_id"`
 	Feed       string            `json:"feed"`
+	Tags       []string          `json:"tags"`
+	// PollInterval overrides the tenant's poll settings: a duration ("5m")
+	// or "HH:MM:SS"; "" for none.
+	PollInterval string `json:"poll_interval"`
 }
 
 // createDevice pre-provisions a device, so it is known (with its token,
@@ -130,19 +137,29 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tenant str
 	if err := s.validAssignment(ctx, tenant, req.UpdateMode, req.SoftwareID, req.SoftwareID != 0); err != nil {
 		return err
 	}
+	tags, err := validTags("tags", req.Tags)
+	if err != nil {
+		return err
+	}
+	poll, err := parsePollInterval(req.PollInterval)
+	if err != nil {
+		return err
+	}
 	hash, token, err := tokenChange(req.Token)
 	if err != nil {
 		return err
 	}
 	d := &schema.Device{
-		Tenant:      tenant,
-		ID:          req.ID,
-		Name:        req.Name,
-		TokenHash:   hash,
-		UpdateMode:  req.UpdateMode,
-		SoftwareID:  req.SoftwareID,
-		Feed:        req.Feed,
-		Provisioned: true,
+		Tags:         tags,
+		PollInterval: poll,
+		Tenant:       tenant,
+		ID:           req.ID,
+		Name:         req.Name,
+		TokenHash:    hash,
+		UpdateMode:   req.UpdateMode,
+		SoftwareID:   req.SoftwareID,
+		Feed:         req.Feed,
+		Provisioned:  true,
 	}
 	if err := s.store.CreateDevice(ctx, d); err != nil {
 		if schema.ErrorCode(err) == schema.ECONFLICT {
@@ -164,6 +181,10 @@ type devicePatchRequest struct {
 	// Token: "" → generate a new one (answered once); null → remove the
 	// TargetToken; else the new token.
 	Token optString `json:"token"`
+	// Tags replaces the device's tags.
+	Tags *[]string `json:"tags"`
+	// PollInterval: a duration or "HH:MM:SS"; "" or null removes it.
+	PollInterval optString `json:"poll_interval"`
 }
 
 // patchDevice changes a device's name, token, update mode, software or feed.
@@ -210,6 +231,20 @@ func (s *Server) patchDevice(w http.ResponseWriter, r *http.Request, tenant stri
 	check := req.SoftwareID != nil || req.UpdateMode != nil
 	if err := s.validAssignment(ctx, tenant, mode, swID, check); err != nil {
 		return err
+	}
+	if req.Tags != nil {
+		tags, err := validTags("tags", *req.Tags)
+		if err != nil {
+			return err
+		}
+		u.Tags = &tags
+	}
+	if req.PollInterval.Set {
+		poll, err := parsePollInterval(req.PollInterval.Value)
+		if err != nil {
+			return err
+		}
+		u.PollInterval = &poll
 	}
 	var token string
 	if req.Token.Set {
@@ -314,4 +349,20 @@ func validName(n string) error {
 		return schema.Errorf(schema.EINVALID, "name: control characters are not allowed")
 	}
 	return nil
+}
+
+// parsePollInterval reads a device's poll interval override: "" is none,
+// else a duration or "HH:MM:SS" from 1 s to 23:59:59 (SWUpdate's limit).
+func parsePollInterval(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := schema.ParseDuration(v)
+	if err != nil {
+		return 0, schema.Errorf(schema.EINVALID, "poll_interval: %v", err)
+	}
+	if d < time.Second || d > schema.MaxPollInterval {
+		return 0, schema.Errorf(schema.EINVALID, "poll_interval %s is outside 1s..23:59:59", d)
+	}
+	return d, nil
 }

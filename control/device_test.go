@@ -13,7 +13,8 @@ import (
 // deviceAnswer is a device as answered, with the one-time token.
 type deviceAnswer struct {
 	schema.Device
-	Token string `json:"token"`
+	PollInterval string `json:"poll_interval"` // a duration string in answers
+	Token        string `json:"token"`
 }
 
 func TestCreateDevice(t *testing.T) {

@@ -35,11 +35,19 @@ type env struct {
 	db      *sqlite.DB
 	blobDir string
 	bus     *busRecorder
+	// localBus is the bus itself, for tests that publish as a frontline.
+	localBus *cache.LocalBus
 }
 
 // newEnv starts an admin API for tenants DEFAULT and other; mod may change
 // the configuration.
 func newEnv(tb testing.TB, mod ...func(*control.Config)) *env {
+	tb.Helper()
+	return newEnvStore(tb, nil, mod...)
+}
+
+// newEnvStore is newEnv with the store wrapped (wrap may be nil).
+func newEnvStore(tb testing.TB, wrap func(*sqlite.DB) control.Store, mod ...func(*control.Config)) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "gosling.db"))
@@ -59,13 +67,17 @@ func newEnv(tb testing.TB, mod ...func(*control.Config)) *env {
 	for _, m := range mod {
 		m(&cfg)
 	}
-	srv, err := control.New(cfg, db, bus, blobs, nil)
+	var store control.Store = db
+	if wrap != nil {
+		store = wrap(db)
+	}
+	srv, err := control.New(cfg, store, bus, blobs, nil)
 	if err != nil {
 		tb.Fatalf("control.New: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(hs.Close)
-	return &env{srv: srv, url: hs.URL, db: db, blobDir: blobDir, bus: rec}
+	return &env{srv: srv, url: hs.URL, db: db, blobDir: blobDir, bus: rec, localBus: bus}
 }
 
 // busRecorder keeps the invalidations published on a bus.

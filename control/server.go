@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/gosling-ota/gosling/artifacts"
 	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/schema"
@@ -26,6 +28,8 @@ type Store interface {
 	Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Device, int, error)
 	CreateDevice(ctx context.Context, d *schema.Device) error
 	UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error)
+	UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error)
+	DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error)
 	DeleteDevice(ctx context.Context, tenant, id string) error
 
 	// Software.
@@ -35,6 +39,7 @@ type Store interface {
 	Action(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error)
 	Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error)
 	CancelAction(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error)
+	CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*schema.Action, error)
 	Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit int) ([]*schema.Feedback, error)
 
 	// Rollouts.
@@ -42,6 +47,8 @@ type Store interface {
 
 	// Tenant settings.
 	SetGatewayTokenHash(ctx context.Context, tenant, hash string) error
+	PollSettings(ctx context.Context, tenant string) (*schema.PollSettings, error)
+	SetPollSettings(ctx context.Context, tenant string, p *schema.PollSettings) error
 }
 
 var _ Store = schema.Store(nil)
@@ -76,6 +83,8 @@ type Server struct {
 	routes         []route
 
 	blobRefs blobRefs // which stored blobs requests still count on
+	engine   *engine  // the rollout engine's state (populations, metrics)
+	metrics  http.Handler
 }
 
 // New returns an admin API server. cfg is validated (see Config.Validate);
@@ -104,6 +113,12 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 	for _, t := range cfg.Tenants {
 		s.tenants[t] = true
 	}
+	eng, err := newEngine(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.engine = eng
+	s.metrics = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
@@ -129,6 +144,7 @@ func (s *Server) routeTable() []route {
 	return []route{
 		{"GET", "/healthz", true, s.healthz},
 		{"GET", "/api/v1/openapi.json", true, s.openAPI},
+		{"GET", "/metrics", true, s.serveMetrics},
 
 		{"POST", "/api/v1/software", false, s.createSoftware},
 		{"GET", "/api/v1/software", false, s.listSoftware},
@@ -140,17 +156,28 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/devices/{id}", false, s.getDevice},
 		{"PATCH", "/api/v1/devices/{id}", false, s.patchDevice},
 		{"DELETE", "/api/v1/devices/{id}", false, s.deleteDevice},
+		{"POST", "/api/v1/devices/bulk", false, s.bulkDevices},
 
 		{"GET", "/api/v1/devices/{id}/actions", false, s.listActions},
 		{"GET", "/api/v1/devices/{id}/actions/{actionId}", false, s.getAction},
 		{"POST", "/api/v1/devices/{id}/actions/{actionId}/cancel", false, s.cancelAction},
+		{"GET", "/api/v1/devices/{id}/actions/{actionId}/log", false, s.actionLog},
 
 		{"POST", "/api/v1/rollouts", false, s.createRollout},
 		{"GET", "/api/v1/rollouts", false, s.listRollouts},
 		{"GET", "/api/v1/rollouts/{id}", false, s.getRollout},
 		{"POST", "/api/v1/rollouts/{id}/pause", false, s.pauseRollout},
 		{"POST", "/api/v1/rollouts/{id}/resume", false, s.resumeRollout},
+		{"POST", "/api/v1/rollouts/{id}/start", false, s.startRollout},
+		{"POST", "/api/v1/rollouts/{id}/abort", false, s.abortRollout},
+		{"POST", "/api/v1/rollouts/{id}/approve", false, s.approveRollout},
+		{"POST", "/api/v1/rollouts/{id}/cancel-actions", false, s.cancelRolloutActions},
+		{"GET", "/api/v1/rollouts/{id}/events", false, s.rolloutEvents},
+		{"GET", "/api/v1/rollouts/{id}/actions", false, s.rolloutActions},
 		{"DELETE", "/api/v1/rollouts/{id}", false, s.deleteRollout},
+
+		{"GET", "/api/v1/poll-settings", false, s.getPollSettings},
+		{"PUT", "/api/v1/poll-settings", false, s.putPollSettings},
 
 		{"PUT", "/api/v1/gateway-token", false, s.putGatewayToken},
 		{"DELETE", "/api/v1/gateway-token", false, s.deleteGatewayToken},
@@ -237,7 +264,17 @@ func (s *Server) wrap(rt route) http.Handler {
 // answered: the write stands, and cache entries expire on their own, so the
 // worst case is bounded staleness rather than a lost write.
 func (s *Server) publish(r *http.Request, kind cache.Kind, tenant, key string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), publishTimeout)
+	s.publishCtx(r.Context(), kind, tenant, key)
+}
+
+// publishCtx is publish for callers without a request (the engine). A
+// device write may change who a rollout targets, so it also drops the
+// tenant's cached rollout populations.
+func (s *Server) publishCtx(ctx context.Context, kind cache.Kind, tenant, key string) {
+	if kind == cache.KindDevice {
+		s.engine.dropPopulations(tenant)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
 	inv := cache.Invalidation{Kind: kind, Tenant: tenant, Key: key}
 	if err := s.bus.Publish(ctx, inv); err != nil {
