@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gosling-ota/gosling/control"
@@ -38,6 +40,11 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 		return err
 	}
 	defer b.Close()
+
+	// One registry per process: every component registers its own metrics
+	// on it (no globals), and the admin listener serves it on /metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	g, gctx := errgroup.WithContext(ctx)
 	var stops []func(context.Context) error
@@ -77,7 +84,7 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 		if created {
 			fmt.Fprintf(stdout, "Generated admin token (kept in %s, shown only now): %s\n", tokenPath(cfg), token)
 		}
-		admin, err := control.New(control.Config{Tenants: cfg.Tenants, AdminToken: token}, b.store, b.bus, b.blobs, logger)
+		admin, err := control.New(control.Config{Tenants: cfg.Tenants, AdminToken: token, Registerer: reg}, b.store, b.bus, b.blobs, logger)
 		if err != nil {
 			return fmt.Errorf("configure admin API: %w", err)
 		}
@@ -92,6 +99,9 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
 		logger.Info("admin API listening", "addr", ln.Addr().String())
+		// The rollout engine runs wherever the admin API does: one control
+		// plane per installation (see control.Server.Run).
+		g.Go(func() error { return admin.Run(gctx) })
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("admin API: %w", err)
