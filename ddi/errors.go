@@ -16,8 +16,10 @@ import (
 const retryAfterSeconds = 5
 
 // statusOf maps an error code to its HTTP status, once for the whole API.
-// Overload and store outages are 429, never 5xx: SWUpdate retries a 429,
-// rauc retries only 409 and 429, and a 5xx loses a final report for good.
+// Overload, store outages and unexpected failures are all 429, never 5xx:
+// SWUpdate retries a 429, rauc retries only 409 and 429, and a 5xx loses a
+// final report for good. A failure that is a bug is logged (writeError) and
+// counted; the device simply retries.
 func statusOf(code string) int {
 	switch code {
 	case schema.EINVALID:
@@ -34,10 +36,8 @@ func statusOf(code string) int {
 		return fasthttp.StatusUnauthorized
 	case schema.ETOOLARGE:
 		return fasthttp.StatusRequestEntityTooLarge
-	case schema.EUNAVAILABLE:
-		return fasthttp.StatusTooManyRequests
 	}
-	return fasthttp.StatusInternalServerError
+	return fasthttp.StatusTooManyRequests
 }
 
 // errorBody is the JSON error document, shaped like hawkBit's.
@@ -47,8 +47,8 @@ type errorBody struct {
 }
 
 // writeError answers with err's status and a JSON error body. Timeouts of
-// the store count as unavailable (429); other non-application errors are
-// logged and answered 500 without details.
+// the store count as unavailable; other non-application errors are logged
+// and answered 429 without details (see statusOf).
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = schema.Errorf(schema.EUNAVAILABLE, "the server is busy, retry later")

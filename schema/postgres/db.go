@@ -31,7 +31,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"path"
 	"runtime"
 	"slices"
@@ -272,13 +274,44 @@ type queryer interface {
 type scanner interface{ Scan(dest ...any) error }
 
 // wrap adds context to errors that are not schema errors, which already
-// speak to a person.
+// speak to a person. A database that cannot be reached or is shutting down
+// is EUNAVAILABLE (the APIs answer 429/503: retry later), not an internal
+// error; the cause stays in the chain for the log.
 func wrap(what string, err error) error {
 	var se *schema.Error
 	if err == nil || errors.As(err, &se) {
 		return err
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", what, errUnavailable, err)
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+var errUnavailable = schema.Errorf(schema.EUNAVAILABLE, "the database is unavailable, retry later")
+
+// unavailable reports whether err says that the database could not be
+// reached or went away, rather than that the statement was wrong: a failed
+// connect, a broken connection, or SQLSTATE class 08 (connection
+// exception), 57P01–57P03 (shutting down, starting up) or 53300 (too many
+// connections).
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	switch c := pgCode(err); {
+	case strings.HasPrefix(c, "08"), c == "57P01", c == "57P02", c == "57P03", c == "53300":
+		return true
+	}
+	return false
 }
 
 // SQLSTATE codes the store maps to schema errors or retries on.

@@ -51,9 +51,17 @@ func BuildGosling(tb testing.TB) string {
 	return build.path
 }
 
-// GoslingOpts configures StartGosling. The zero value is an open server
-// telling devices to poll every second.
+// GoslingOpts configures StartGosling. The zero value is an open
+// `gosling serve` telling devices to poll every second.
 type GoslingOpts struct {
+	// Role is the command: "serve" (default: admin and device API in one
+	// process), "control" (admin API only) or "ddi" (device API only).
+	// control and ddi need DatabaseURL and RedisURL.
+	Role string
+	// DatabaseURL is --database-url (Postgres), when set.
+	DatabaseURL string
+	// RedisURL is --redis-url, when set.
+	RedisURL string
 	// DeviceAuth is --device-auth: open, tofu or strict. Default: open.
 	DeviceAuth string
 	// PollInterval is --poll-interval. Default: 1s.
@@ -66,16 +74,19 @@ type GoslingOpts struct {
 	DataDir string
 	// AdminToken is --admin-token. Default: random.
 	AdminToken string
-	// Args are more arguments for `gosling serve`.
+	// Args are more arguments for the command, e.g. "--cache-ttl", "10m".
 	Args []string
 }
 
-// Gosling is a running `gosling serve`.
+// Gosling is a running gosling process (serve, control or ddi).
 type Gosling struct {
+	// Role is the command it runs: serve, control or ddi.
+	Role string
 	// DDIURL is the device API's base URL ("http://127.0.0.1:port"), without
-	// a trailing slash.
+	// a trailing slash; "" for the control role.
 	DDIURL string
-	// AdminURL is the admin API's base URL, without a trailing slash.
+	// AdminURL is the admin API's base URL, without a trailing slash; "" for
+	// the ddi role.
 	AdminURL string
 	// AdminToken is the admin API's bearer token.
 	AdminToken string
@@ -89,12 +100,21 @@ type Gosling struct {
 	err    error // set before done is closed
 }
 
-// StartGosling builds (once) and starts `gosling serve` on free loopback
-// ports, and waits until GET /healthz answers 200. The process is stopped
-// at cleanup; its stderr (the slog output) is logged if the test failed.
+// StartGosling builds (once) and starts gosling (opts.Role, default serve)
+// on free loopback ports, and waits until it is ready: GET /healthz on the
+// admin API answers 200, or, for the ddi role, which has no admin API, the
+// device API answers HTTP at all. The process is stopped at cleanup; its
+// stderr (the slog output) is logged if the test failed.
 func StartGosling(tb testing.TB, opts GoslingOpts) *Gosling {
 	tb.Helper()
 	bin := BuildGosling(tb)
+	switch opts.Role {
+	case "":
+		opts.Role = "serve"
+	case "serve", "control", "ddi":
+	default:
+		tb.Fatalf("testenv: GoslingOpts.Role %q: want serve, control or ddi", opts.Role)
+	}
 	if opts.DeviceAuth == "" {
 		opts.DeviceAuth = "open"
 	}
@@ -124,33 +144,53 @@ func StartGosling(tb testing.TB, opts GoslingOpts) *Gosling {
 // startGosling starts one gosling process and waits until it is healthy.
 // An error means the process is gone.
 func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error) {
-	ddiAddr, adminAddr := FreeAddr(tb), FreeAddr(tb)
-	for adminAddr == ddiAddr {
-		adminAddr = FreeAddr(tb)
+	hasDDI, hasAdmin := opts.Role != "control", opts.Role != "ddi"
+	var ddiAddr, adminAddr string
+	if hasDDI {
+		ddiAddr = FreeAddr(tb)
 	}
-	args := []string{"serve",
+	if hasAdmin {
+		adminAddr = FreeAddr(tb)
+		for adminAddr == ddiAddr {
+			adminAddr = FreeAddr(tb)
+		}
+	}
+	args := []string{opts.Role,
 		"--data-dir", opts.DataDir,
-		"--ddi-addr", ddiAddr,
-		"--admin-addr", adminAddr,
-		"--admin-token", opts.AdminToken,
-		"--device-auth", opts.DeviceAuth,
 		"--poll-interval", opts.PollInterval,
+	}
+	if hasDDI {
+		args = append(args, "--ddi-addr", ddiAddr, "--device-auth", opts.DeviceAuth)
+		if opts.ExternalURL != "" {
+			args = append(args, "--external-url", opts.ExternalURL)
+		}
+	}
+	if hasAdmin {
+		args = append(args, "--admin-addr", adminAddr, "--admin-token", opts.AdminToken)
 	}
 	if opts.Tenant != "" {
 		args = append(args, "--tenant", opts.Tenant)
 	}
-	if opts.ExternalURL != "" {
-		args = append(args, "--external-url", opts.ExternalURL)
+	if opts.DatabaseURL != "" {
+		args = append(args, "--database-url", opts.DatabaseURL)
+	}
+	if opts.RedisURL != "" {
+		args = append(args, "--redis-url", opts.RedisURL)
 	}
 	args = append(args, opts.Args...)
 
 	g := &Gosling{
-		DDIURL:     "http://" + ddiAddr,
-		AdminURL:   "http://" + adminAddr,
+		Role:       opts.Role,
 		AdminToken: opts.AdminToken,
 		DataDir:    opts.DataDir,
-		client:     &http.Client{Timeout: 30 * time.Second},
+		client:     newClient(),
 		done:       make(chan struct{}),
+	}
+	if hasDDI {
+		g.DDIURL = "http://" + ddiAddr
+	}
+	if hasAdmin {
+		g.AdminURL = "http://" + adminAddr
 	}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = withoutGoslingEnv(os.Environ())
@@ -163,12 +203,19 @@ func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error)
 		close(g.done)
 	}()
 
+	// The admin API's /healthz answers once the process has opened its
+	// backend. A frontline opens its backend before it listens, so any
+	// HTTP answer of its device API (a 404 for /healthz) means ready.
+	probe, want := g.AdminURL+"/healthz", http.StatusOK
+	if !hasAdmin {
+		probe, want = g.DDIURL+"/healthz", 0
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := g.client.Get(g.AdminURL + "/healthz")
+		resp, err := g.client.Get(probe)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if want == 0 || resp.StatusCode == want {
 				break
 			}
 		}
@@ -194,6 +241,31 @@ func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error)
 
 // Stderr returns what the server logged so far.
 func (g *Gosling) Stderr() string { return g.stderr.String() }
+
+// WaitOutput waits until the server has logged substr, and fails the test
+// if that takes longer than timeout or the process ends first.
+func (g *Gosling) WaitOutput(tb testing.TB, substr string, timeout time.Duration) {
+	tb.Helper()
+	Eventually(tb, timeout, func() (bool, string) {
+		if strings.Contains(g.Stderr(), substr) {
+			return true, ""
+		}
+		if g.Exited() {
+			tb.Fatalf("testenv: gosling %s exited (%v) before logging %q:\n%s", g.Role, g.err, substr, tail(g.Stderr(), 100))
+		}
+		return false, fmt.Sprintf("gosling %s never logged %q", g.Role, substr)
+	})
+}
+
+// Exited reports whether the process has ended.
+func (g *Gosling) Exited() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // Stop ends the server with SIGTERM (a graceful shutdown), escalating to
 // SIGKILL after 10s, and reaps it. It is safe to call more than once.
@@ -335,6 +407,17 @@ func (g *Gosling) MustJSON(tb testing.TB, want int, method, path string, body an
 // out). It returns the status and body.
 func (g *Gosling) DDI(tb testing.TB, method, path string, body any, header ...string) (int, []byte) {
 	tb.Helper()
+	status, raw, err := g.DDIRequest(method, path, body, header...)
+	if err != nil {
+		tb.Fatalf("testenv: DDI %s %s: %v", method, path, err)
+	}
+	return status, raw
+}
+
+// DDIRequest is DDI that returns transport errors instead of failing the
+// test, for goroutines other than the test's and for requests expected to
+// fail (a server that is down).
+func (g *Gosling) DDIRequest(method, path string, body any, header ...string) (int, []byte, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -343,13 +426,13 @@ func (g *Gosling) DDI(tb testing.TB, method, path string, body any, header ...st
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			tb.Fatalf("testenv: %v", err)
+			return 0, nil, err
 		}
 		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, g.DDIURL+path, rd)
 	if err != nil {
-		tb.Fatalf("testenv: %v", err)
+		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if rd != nil {
@@ -362,14 +445,24 @@ func (g *Gosling) DDI(tb testing.TB, method, path string, body any, header ...st
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		tb.Fatalf("testenv: DDI %s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("testenv: DDI %s %s: %v", method, path, err)
+		return resp.StatusCode, nil, err
 	}
-	return resp.StatusCode, raw
+	return resp.StatusCode, raw, nil
+}
+
+// newClient returns the HTTP client of one Gosling: keep-alive connections
+// enough for a handful of concurrent test goroutines (http.Transport keeps
+// only two idle connections per host by default, and every further
+// request would open, and leave in TIME_WAIT, a new connection).
+func newClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
 // lockedBuffer is a bytes.Buffer safe for the process's writes and the

@@ -21,6 +21,9 @@
 // switch is done by the kernel at exec (SysProcAttr.Credential), the same as
 // runuser -u postgres, without needing runuser.
 //
+// Tests that stop and restart Postgres use StartCluster instead: a cluster
+// of their own, durable across a crash, that keeps its port (see Cluster).
+//
 // One cluster serves the whole test binary. Packages stop it and remove its
 // directory from TestMain:
 //
@@ -220,44 +223,20 @@ func serverUser() (*syscall.Credential, int, int, error) {
 }
 
 func startCluster() (*cluster, error) {
-	bin, err := binDir()
+	bin, dir, cred, err := initCluster()
 	if err != nil {
 		return nil, err
 	}
-	cred, uid, gid, err := serverUser()
-	if err != nil {
-		return nil, err
-	}
-	removeStale()
-	dir, err := os.MkdirTemp("", dirPrefix)
-	if err != nil {
-		return nil, err
-	}
-	// owner.pid lets a later run tell that this directory is abandoned.
-	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, err
-	}
-	if cred != nil {
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("chown %s to postgres: %w", dir, err)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
-		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
-	initdb.Dir = dir // the server user may not be able to enter our working directory
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-
 	// The free port is found by binding :0 and closing it again, so another
 	// process may grab it before postgres does; try a few ports.
 	var lastErr error
 	for range 3 {
-		c, err := runServer(bin, dir, cred)
+		port, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		c, err := runServer(bin, dir, cred, port, fastSettings)
 		if err == nil {
 			return c, nil
 		}
@@ -267,13 +246,57 @@ func startCluster() (*cluster, error) {
 	return nil, lastErr
 }
 
-func runServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
-	port, err := freePort()
+// initCluster writes a new trust-authenticated cluster into a new temporary
+// directory (removed again on error) and returns the server binaries'
+// directory, the cluster directory and the credential to run the server
+// with.
+func initCluster() (bin, dir string, cred *syscall.Credential, err error) {
+	bin, err = binDir()
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
+	cred, uid, gid, err := serverUser()
+	if err != nil {
+		return "", "", nil, err
+	}
+	removeStale()
+	dir, err = os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		return "", "", nil, err
+	}
+	// owner.pid lets a later run tell that this directory is abandoned.
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return "", "", nil, fmt.Errorf("chown %s to postgres: %w", dir, err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	initdb.Dir = dir // the server user may not be able to enter our working directory
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	return bin, dir, cred, nil
+}
+
+// fastSettings trade durability for speed: the shared cluster's data need
+// not survive anything.
+var fastSettings = []string{"fsync=off", "synchronous_commit=off", "full_page_writes=off"}
+
+// runServer starts postgres on the cluster in dir, listening on port, with
+// settings (name=value) added to the command line, and waits until it
+// accepts connections. The server log is appended to dir/server.log.
+func runServer(bin, dir string, cred *syscall.Credential, port int, settings []string) (*cluster, error) {
 	logPath := filepath.Join(dir, "server.log")
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -281,17 +304,18 @@ func runServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
 	if cred != nil {
 		_ = logf.Chown(int(cred.Uid), int(cred.Gid))
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
+	args := []string{
 		"-D", filepath.Join(dir, "data"),
 		"-p", strconv.Itoa(port),
 		"-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
 		"-c", "max_connections=500",
 		"-c", "shared_buffers=64MB",
-	)
+	}
+	for _, kv := range settings {
+		args = append(args, "-c", kv)
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -331,10 +355,18 @@ func runServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
 	}
 }
 
-// stop asks the server for a fast shutdown (disconnect clients, checkpoint),
-// falls back to an immediate one, and removes the directory.
+// stop shuts the server down (see shutdown) and removes the directory.
 func (c *cluster) stop() error {
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	c.shutdown(syscall.SIGINT)
+	return os.RemoveAll(c.dir)
+}
+
+// shutdown sends sig (SIGINT: fast shutdown, disconnect clients and
+// checkpoint; SIGQUIT: immediate shutdown, crash recovery at the next
+// start), escalates to SIGQUIT and SIGKILL, and waits until the server
+// has exited.
+func (c *cluster) shutdown(sig syscall.Signal) {
+	_ = c.cmd.Process.Signal(sig)
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
@@ -346,7 +378,6 @@ func (c *cluster) stop() error {
 			<-c.done
 		}
 	}
-	return os.RemoveAll(c.dir)
 }
 
 func freePort() (int, error) {
