@@ -19,6 +19,7 @@ Usage:
   gosling control [flags]   admin API and invalidation publisher (Postgres + Redis)
   gosling ddi [flags]       a stateless device (DDI) frontline (Postgres + Redis); run N
   gosling migrate [flags]   apply database migrations and exit
+  gosling loadgen [flags]   simulate a fleet of devices against a DDI server (loadtest/)
   gosling help              show this text
 
 Run "gosling ROLE -h" for the flags; each has a GOSLING_* environment variable.
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return migrate(ctx, cfg, stderr)
+	case "loadgen":
+		return loadgen(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
