@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -58,6 +59,9 @@ type RedisBus struct {
 	resyncs   atomic.Uint64
 	pubErrors atomic.Uint64
 	malformed atomic.Uint64
+	// lag is observed on receipt (see RegisterMetrics): now minus the
+	// publisher's send time, for messages from other processes.
+	lag prometheus.Histogram
 }
 
 var _ Bus = (*RedisBus)(nil)
@@ -91,6 +95,7 @@ func NewRedisBus(rdb *redis.Client, channel string, logger *slog.Logger) *RedisB
 		channel: channel,
 		logger:  logger.With("component", "cache.bus", "channel", channel),
 		local:   LocalBus{subs: make(map[int]func(Invalidation))},
+		lag:     newLagHistogram(),
 	}
 	crand.Read(b.origin[:]) // never fails (it crashes the program instead)
 	return b
@@ -105,7 +110,7 @@ func (b *RedisBus) Publish(ctx context.Context, inv Invalidation) error {
 	b.local.Publish(ctx, inv)
 	ctx, cancel := context.WithTimeout(ctx, busPublishTimeout)
 	defer cancel()
-	if err := b.rdb.Publish(ctx, b.channel, b.encode(inv)).Err(); err != nil {
+	if err := b.rdb.Publish(ctx, b.channel, b.encode(inv, time.Now())).Err(); err != nil {
 		b.pubErrors.Add(1)
 		return fmt.Errorf("publish invalidation: %w", err)
 	}
@@ -223,7 +228,7 @@ func (b *RedisBus) session(ctx context.Context) (subscribed bool, err error) {
 			}
 			b.local.Publish(ctx, Invalidation{Kind: KindAll})
 		case *redis.Message:
-			inv, origin, err := decodeInvalidation(m.Payload)
+			inv, origin, sent, err := decodeInvalidation(m.Payload)
 			if err != nil {
 				b.malformed.Add(1)
 				b.logger.Warn("malformed invalidation ignored", "err", err, "len", len(m.Payload))
@@ -233,6 +238,12 @@ func (b *RedisBus) session(ctx context.Context) (subscribed bool, err error) {
 				continue // delivered locally by Publish already
 			}
 			b.received.Add(1)
+			if sent > 0 {
+				// Clocks of different hosts may disagree; a negative lag
+				// is reported as 0 rather than dropped, so the count
+				// still matches received.
+				b.lag.Observe(max(time.Since(time.Unix(0, sent)), 0).Seconds())
+			}
 			b.local.Publish(ctx, inv)
 		case *redis.Pong:
 		}
@@ -242,43 +253,65 @@ func (b *RedisBus) session(ctx context.Context) (subscribed bool, err error) {
 // The wire format, chosen to be small (messages cross the network to
 // every frontline on every write) and binary-safe:
 //
-//	byte 0      format version (1)
-//	byte 1      Kind
-//	bytes 2..9  origin: the publishing bus's random id
-//	uvarint     len(Tenant), then Tenant
-//	rest        Key
+//	byte 0       format version (2)
+//	byte 1       Kind
+//	bytes 2..9   origin: the publishing bus's random id
+//	bytes 10..17 sent: the publisher's clock, unix nanoseconds, big-endian
+//	uvarint      len(Tenant), then Tenant
+//	rest         Key
+//
+// Version 1 lacked sent; it is still decoded (with sent 0, so no lag is
+// observed), so a frontline of this version can run next to an older
+// control plane during an upgrade. Older frontlines drop version 2
+// messages as malformed, which their TTLs bound: upgrade frontlines first.
 const (
-	wireVersion = 1
-	wireHeader  = 2 + 8
+	wireVersion   = 2
+	wireHeaderV1  = 2 + 8
+	wireHeader    = wireHeaderV1 + 8
+	wireVersionV1 = 1
 )
 
-func (b *RedisBus) encode(inv Invalidation) []byte {
+func (b *RedisBus) encode(inv Invalidation, sent time.Time) []byte {
 	buf := make([]byte, 0, wireHeader+binary.MaxVarintLen64+len(inv.Tenant)+len(inv.Key))
 	buf = append(buf, wireVersion, byte(inv.Kind))
 	buf = append(buf, b.origin[:]...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(sent.UnixNano()))
 	buf = binary.AppendUvarint(buf, uint64(len(inv.Tenant)))
 	buf = append(buf, inv.Tenant...)
 	return append(buf, inv.Key...)
 }
 
-func decodeInvalidation(p string) (inv Invalidation, origin [8]byte, err error) {
-	if len(p) < wireHeader+1 {
-		return inv, origin, fmt.Errorf("%d bytes is too short", len(p))
+// decodeInvalidation reads a message of either wire version. sent is the
+// publisher's clock (unix ns), or 0 for version 1.
+func decodeInvalidation(p string) (inv Invalidation, origin [8]byte, sent int64, err error) {
+	if len(p) < 1 {
+		return inv, origin, 0, errors.New("empty message")
 	}
-	if p[0] != wireVersion {
-		return inv, origin, fmt.Errorf("unknown format version %d", p[0])
+	header := wireHeader
+	switch p[0] {
+	case wireVersion:
+	case wireVersionV1:
+		header = wireHeaderV1
+	default:
+		return inv, origin, 0, fmt.Errorf("unknown format version %d", p[0])
+	}
+	if len(p) < header+1 {
+		return inv, origin, 0, fmt.Errorf("%d bytes is too short", len(p))
 	}
 	inv.Kind = Kind(p[1])
 	if inv.Kind < KindDevice || inv.Kind > KindAll {
-		return inv, origin, fmt.Errorf("unknown kind %d", p[1])
+		return inv, origin, 0, fmt.Errorf("unknown kind %d", p[1])
 	}
-	copy(origin[:], p[2:wireHeader])
-	rest := p[wireHeader:]
+	copy(origin[:], p[2:wireHeaderV1])
+	if header == wireHeader {
+		sent = int64(binary.BigEndian.Uint64([]byte(p[wireHeaderV1:wireHeader])))
+	}
+	rest := p[header:]
 	n, w := binary.Uvarint([]byte(rest[:min(len(rest), binary.MaxVarintLen64)]))
 	if w <= 0 || uint64(len(rest)-w) < n {
-		return inv, origin, errors.New("bad tenant length")
+		return inv, origin, 0, errors.New("bad tenant length")
 	}
 	rest = rest[w:]
 	inv.Tenant, inv.Key = rest[:n], rest[n:]
-	return inv, origin, nil
+	return inv, origin, sent, nil
 }
