@@ -46,7 +46,13 @@ func newBatcher(s *Server) *batcher {
 	}
 }
 
-var errBusy = schema.Errorf(schema.EUNAVAILABLE, "feedback could not be stored now, retry later")
+// The ways a feedback can fail to be stored now; all are answered with 429
+// (the device retries), and told apart only by the metrics.
+var (
+	errQueueFull   = schema.Errorf(schema.EUNAVAILABLE, "feedback could not be stored now, retry later")
+	errStoreFailed = schema.Errorf(schema.EUNAVAILABLE, "feedback could not be stored now, retry later")
+	errTimeout     = schema.Errorf(schema.EUNAVAILABLE, "feedback could not be stored now, retry later")
+)
 
 // submit queues fb and waits until its batch is committed. The error is
 // the feedback's own result (ENOTFOUND, EGONE, ENOTALLOWED) or
@@ -62,9 +68,9 @@ func (b *batcher) submit(fb *schema.Feedback) (*schema.Action, error) {
 		select {
 		case b.queue <- r:
 		case <-t.C:
-			return nil, errBusy
+			return nil, errQueueFull
 		case <-b.quit:
-			return nil, errBusy
+			return nil, errQueueFull
 		}
 	}
 	t := time.NewTimer(resultWait)
@@ -73,7 +79,7 @@ func (b *batcher) submit(fb *schema.Feedback) (*schema.Action, error) {
 	case res := <-r.res:
 		return res.Action, res.Err
 	case <-t.C:
-		return nil, errBusy
+		return nil, errTimeout
 	}
 }
 
@@ -144,17 +150,19 @@ func (b *batcher) commit(batch []*fbRequest) {
 	start := time.Now()
 	results, err := b.s.store.RecordFeedback(ctx, fbs)
 	cancel()
+	b.s.metrics.fbFlush.Observe(time.Since(start).Seconds())
 	if err == nil && len(results) != len(batch) {
 		b.s.logger.Error("record feedback: result count mismatch", "want", len(batch), "got", len(results))
-		err = errBusy
+		err = errStoreFailed
 	}
 	if err != nil {
 		b.s.logger.Warn("record feedback batch", "size", len(batch), "err", err)
 		for _, r := range batch {
-			r.res <- schema.FeedbackResult{Err: errBusy}
+			r.res <- schema.FeedbackResult{Err: errStoreFailed}
 		}
 		return
 	}
+	b.s.metrics.fbBatch.Observe(float64(len(batch)))
 	b.s.logger.Debug("feedback batch stored", "size", len(batch), "elapsed", time.Since(start))
 	type dev struct{ tenant, id string }
 	published := make(map[dev]bool, len(batch))

@@ -111,6 +111,10 @@ func newDeviceCache(maxBytes int64) (*ristretto.Cache[string, *entry], error) {
 		BufferItems:        64,
 		KeyToHash:          keyHash,
 		IgnoreInternalCost: true,
+		// Hit, miss and eviction counts for the metrics (l1Collector).
+		// ristretto keeps them in sharded atomic counters: no
+		// allocation and little contention on the hit path.
+		Metrics: true,
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Device authentication policies (Config.DeviceAuth).
@@ -67,6 +69,10 @@ type Config struct {
 	// MaxInFlight bounds requests in the handler at once; beyond it
 	// devices get 429, which SWUpdate and rauc retry (a 503 they do not).
 	MaxInFlight int
+	// Registerer receives the frontline's metrics (gosling_ddi_* and the
+	// L1 cache's gosling_cache_*{level="l1"}). Nil means a private
+	// registry, so that tests can create servers in parallel.
+	Registerer prometheus.Registerer
 	// Now is the clock that maintenance windows are evaluated with (nil:
 	// time.Now). Tests set it; it must be safe for concurrent use.
 	Now func() time.Time
@@ -97,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
 	}
 	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	return c

@@ -232,6 +232,7 @@ func (s *Server) handleFeedback(ctx *fasthttp.RequestCtx, kind string) {
 	}
 	fb, err := parseFeedback(ctx.PostBody())
 	if err != nil {
+		s.metrics.rejected(err)
 		s.writeError(ctx, err)
 		return
 	}
@@ -244,10 +245,14 @@ func (s *Server) handleFeedback(ctx *fasthttp.RequestCtx, kind string) {
 		err = nil
 	}
 	if err != nil {
+		s.metrics.rejected(err)
 		s.writeError(ctx, err)
 		return
 	}
 	if act != nil && !act.Status.Open() {
+		if c := s.metrics.closed[act.Status]; c != nil {
+			c.Inc()
+		}
 		s.logger.Info("action closed", "tenant", fb.Tenant, "device", fb.DeviceID, "action", fb.ActionID,
 			"status", act.Status, "execution", fb.Execution, "finished", fb.Finished)
 	}

@@ -144,6 +144,7 @@ func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
 		err := s.store.CreateAction(ctx, a)
 		switch schema.ErrorCode(err) {
 		case "":
+			s.metrics.created.Inc()
 			s.logger.Info("action created", "tenant", a.Tenant, "device", a.DeviceID, "action", a.ID,
 				"software", a.SoftwareID, "rollout", a.RolloutID, "wave", a.Wave)
 		case schema.ECONFLICT:

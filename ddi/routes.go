@@ -32,30 +32,26 @@ func (s *Server) routes() *router.Router {
 	r.HandleMethodNotAllowed = false
 	r.HandleOPTIONS = false
 	base := "/{" + pTenant + "}/controller/v1/{" + pDevice + "}"
-	r.GET(base, s.named("poll", s.handlePollRouted))
-	r.PUT(base+"/configData", s.named("configData", s.handleConfigData))
-	r.GET(base+"/deploymentBase/{"+pAction+"}", s.named("deploymentBase", s.handleDeploymentBase))
-	r.POST(base+"/deploymentBase/{"+pAction+"}/feedback", s.named("deploymentFeedback", s.handleDeploymentFeedback))
-	r.GET(base+"/cancelAction/{"+pAction+"}", s.named("cancelAction", s.handleCancelAction))
-	r.POST(base+"/cancelAction/{"+pAction+"}/feedback", s.named("cancelFeedback", s.handleCancelFeedback))
-	r.GET(base+"/installedBase/{"+pAction+"}", s.named("installedBase", s.handleInstalledBase))
-	r.GET(base+"/softwaremodules/{"+pModule+"}/artifacts", s.named("artifacts", s.handleArtifactList))
-	dl := s.named("download", s.handleDownload)
-	r.GET(base+"/softwaremodules/{"+pModule+"}/artifacts/{"+pFilename+"}", dl)
-	r.HEAD(base+"/softwaremodules/{"+pModule+"}/artifacts/{"+pFilename+"}", dl)
+	r.GET(base, s.named("poll", fasthttp.MethodGet, s.handlePollRouted))
+	r.PUT(base+"/configData", s.named("configData", fasthttp.MethodPut, s.handleConfigData))
+	r.GET(base+"/deploymentBase/{"+pAction+"}", s.named("deploymentBase", fasthttp.MethodGet, s.handleDeploymentBase))
+	r.POST(base+"/deploymentBase/{"+pAction+"}/feedback", s.named("deploymentFeedback", fasthttp.MethodPost, s.handleDeploymentFeedback))
+	r.GET(base+"/cancelAction/{"+pAction+"}", s.named("cancelAction", fasthttp.MethodGet, s.handleCancelAction))
+	r.POST(base+"/cancelAction/{"+pAction+"}/feedback", s.named("cancelFeedback", fasthttp.MethodPost, s.handleCancelFeedback))
+	r.GET(base+"/installedBase/{"+pAction+"}", s.named("installedBase", fasthttp.MethodGet, s.handleInstalledBase))
+	r.GET(base+"/softwaremodules/{"+pModule+"}/artifacts", s.named("artifacts", fasthttp.MethodGet, s.handleArtifactList))
+	r.GET(base+"/softwaremodules/{"+pModule+"}/artifacts/{"+pFilename+"}", s.named("download", fasthttp.MethodGet, s.handleDownload))
+	r.HEAD(base+"/softwaremodules/{"+pModule+"}/artifacts/{"+pFilename+"}", s.named("download", fasthttp.MethodHead, s.handleDownload))
 	return r
 }
 
-// named wraps a handler with the metrics hook.
-func (s *Server) named(route string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+// named wraps a route's handler with its metrics, resolved once here.
+func (s *Server) named(route, method string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	m := s.metrics.route(route, method)
 	return func(ctx *fasthttp.RequestCtx) {
-		if s.observe == nil {
-			h(ctx)
-			return
-		}
 		start := time.Now()
 		h(ctx)
-		s.observe(route, ctx.Response.StatusCode(), time.Since(start))
+		m.observe(ctx.Response.StatusCode(), time.Since(start))
 	}
 }
 
@@ -71,9 +67,11 @@ var (
 // boxes it into an interface (several allocations per request), which the
 // poll's zero-allocation hit path cannot afford.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
 	if n := s.inFlight.Add(1); n > int64(s.cfg.MaxInFlight) {
 		s.inFlight.Add(-1)
 		s.writeErrorCode(ctx, schema.EUNAVAILABLE, "too many requests in flight, retry later")
+		s.metrics.unrouted(ctx, start)
 		return
 	}
 	defer s.inFlight.Add(-1)
@@ -82,26 +80,23 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// Only reached when the handler runs inside someone else's
 		// server; ours rejects the body before reading it.
 		s.writeErrorCode(ctx, schema.ETOOLARGE, "request body is larger than "+strconv.Itoa(s.cfg.MaxBodyBytes)+" bytes")
+		s.metrics.unrouted(ctx, start)
 		return
 	}
 
 	path := normalizePath(ctx.Path())
 	if ctx.IsGet() {
 		if tenant, id, ok := splitPollPath(path); ok {
-			if s.observe == nil {
-				s.poll(ctx, tenant, id)
-				return
-			}
-			start := time.Now()
 			s.poll(ctx, tenant, id)
-			s.observe("poll", ctx.Response.StatusCode(), time.Since(start))
+			// Pre-resolved series: no allocation (see routeMetrics).
+			s.metrics.poll.observe(ctx.Response.StatusCode(), time.Since(start))
 			return
 		}
 	}
 	method := b2s(ctx.Method())
 	p := b2s(path)
 	if h, _ := s.router.Lookup(method, p, ctx); h != nil {
-		h(ctx)
+		h(ctx) // named observes
 		return
 	}
 	for _, m := range [...]string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost, fasthttp.MethodPut} {
@@ -110,10 +105,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		if h, _ := s.router.Lookup(m, p, nil); h != nil {
 			s.writeErrorCode(ctx, schema.ENOTALLOWED, "method "+method+" not allowed on this resource")
+			s.metrics.unrouted(ctx, start)
 			return
 		}
 	}
 	s.notFound(ctx, "no such resource")
+	s.metrics.unrouted(ctx, start)
 }
 
 // normalizePath returns the request path as routes expect it. fasthttp's

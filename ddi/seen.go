@@ -104,6 +104,11 @@ func (t *seenTracker) flush(ctx context.Context) error {
 		clear(sh.m)
 		sh.mu.Unlock()
 	}
+	if len(pending) == 0 {
+		return nil
+	}
+	start := time.Now()
+	defer func() { t.s.metrics.seenFlush.Observe(time.Since(start).Seconds()) }()
 	for len(pending) > 0 {
 		n := min(len(pending), seenBatch)
 		if err := t.s.store.TouchDevices(ctx, pending[:n]); err != nil {
@@ -113,6 +118,18 @@ func (t *seenTracker) flush(ctx context.Context) error {
 		pending = pending[n:]
 	}
 	return nil
+}
+
+// pending returns how many devices' records wait for the next flush.
+func (t *seenTracker) pending() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 func (t *seenTracker) requeue(recs []schema.Seen) {

@@ -140,10 +140,7 @@ type Server struct {
 	router   *router.Router
 	inFlight atomic.Int64
 
-	// observe is the metrics hook point: when set, it is called once per
-	// request with the route name, status and handler time. Nil until
-	// metrics land (a later issue), which also saves the clock reads.
-	observe func(route string, status int, elapsed time.Duration)
+	metrics *metrics
 
 	srvMu    sync.Mutex
 	srv      *fasthttp.Server
@@ -186,9 +183,14 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 		return nil, fmt.Errorf("ddi: device cache: %w", err)
 	}
 	s.devices = devices
-	s.unsub = bus.Subscribe(s.invalidate)
 	s.seen = newSeenTracker(s)
 	s.feedback = newBatcher(s)
+	if s.metrics, err = newMetrics(cfg.Registerer, s); err != nil {
+		s.cancelBase()
+		devices.Close()
+		return nil, fmt.Errorf("ddi: metrics: %w", err)
+	}
+	s.unsub = bus.Subscribe(s.invalidate)
 	s.router = s.routes()
 	go s.seen.run()
 	go s.feedback.run()
