@@ -81,6 +81,13 @@ type popKey struct {
 type population struct {
 	at      time.Time // real time, not Config.Now: this is a cache age
 	buckets []uint32
+	// synced are the buckets (sorted, a sub-multiset of buckets) of the
+	// targeted devices that already run the rollout's software version
+	// and have no action of the rollout: "already in sync". The offer
+	// skips them (schema.Catalog.Desired), so without them a wave with
+	// such devices could never reach a 100% success threshold; the
+	// statistics count them as succeeded. See inSync.
+	synced []uint32
 }
 
 func newEngine(reg prometheus.Registerer) (*engine, error) {
@@ -194,6 +201,17 @@ func (s *Server) tickTenant(ctx context.Context, tenant string) error {
 // statistics are stale after the transition, or the rollout was not
 // running on re-read).
 func (s *Server) step(ctx context.Context, ro *schema.Rollout) (*schema.Rollout, *Statistics, error) {
+	next, st, changed, err := s.advance(ctx, ro)
+	if changed {
+		s.publishCtx(ctx, cache.KindCatalog, next.Tenant, "")
+	}
+	return next, st, err
+}
+
+// advance is step without the invalidation: it applies at most one
+// transition, records its events and reports whether it changed the
+// rollout, so that a request that also changed it publishes once.
+func (s *Server) advance(ctx context.Context, ro *schema.Rollout) (*schema.Rollout, *Statistics, bool, error) {
 	var (
 		events []*schema.RolloutEvent
 		st     *Statistics
@@ -231,14 +249,33 @@ func (s *Server) step(ctx context.Context, ro *schema.Rollout) (*schema.Rollout,
 		return len(events) > 0, nil
 	})
 	if err != nil {
-		return ro, nil, err
+		return ro, nil, false, err
 	}
 	if !changed {
-		return next, st, nil
+		return next, st, false, nil
 	}
 	s.recordEvents(ctx, next, events...)
-	s.publishCtx(ctx, cache.KindCatalog, next.Tenant, "")
-	return next, nil, nil
+	return next, nil, true, nil
+}
+
+// stepNow takes the engine's step (advance) for a rollout that an
+// operator's request just made running: created, started, resumed or
+// approved. Wave 0 or the next wave then opens in the request instead of
+// at the next tick, and devices are offered the software at their next
+// poll. It returns the rollout as stored afterwards; the caller publishes
+// the catalog. A failure is logged, not returned: the operator's change is
+// stored, and the next tick takes the step.
+func (s *Server) stepNow(ctx context.Context, ro *schema.Rollout) *schema.Rollout {
+	if ro == nil || ro.Status != schema.RolloutRunning {
+		return ro
+	}
+	next, _, _, err := s.advance(ctx, ro)
+	if err != nil {
+		s.logger.ErrorContext(ctx, "rollout engine step failed; the next tick retries",
+			slog.String("tenant", ro.Tenant), slog.Int64("rollout", ro.ID), slog.Any("err", err))
+		return ro
+	}
+	return next
 }
 
 // decide applies the current wave's error and success rules to ro (with
@@ -300,13 +337,13 @@ func (s *Server) openWave(ctx context.Context, ro *schema.Rollout, k int, now ti
 		return nil, err
 	}
 	ro.Waves = slices.Clone(ro.Waves)
-	ro.Waves[k].Threshold = waveThreshold(ro, k, pop)
+	ro.Waves[k].Threshold = waveThreshold(ro, k, pop.buckets)
 	ro.Waves[k].OpenedAt = now
 	ro.CurrentWave = k
 	ro.AwaitingApproval = false
-	n := covered(pop, ro.Waves[k].Threshold)
+	n := covered(pop.buckets, ro.Waves[k].Threshold)
 	return &schema.RolloutEvent{Type: "wave_opened", Wave: k,
-		Message: fmt.Sprintf("wave %d opened: %d of %d targeted devices covered", k, n, len(pop))}, nil
+		Message: fmt.Sprintf("wave %d opened: %d of %d targeted devices covered", k, n, len(pop.buckets))}, nil
 }
 
 // waveThreshold is the threshold wave k gets when it opens: Percent maps
@@ -357,43 +394,132 @@ func rolloutTarget(ro *schema.Rollout) schema.Target {
 	return t
 }
 
-// population returns the sorted buckets of the devices ro targets, from the
-// cache unless fresh or older than Config.PopulationTTL.
-func (s *Server) population(ctx context.Context, ro *schema.Rollout, fresh bool) ([]uint32, error) {
+// population returns the sorted buckets of the devices ro targets and of
+// those already in sync, from the cache unless fresh or older than
+// Config.PopulationTTL.
+func (s *Server) population(ctx context.Context, ro *schema.Rollout, fresh bool) (*population, error) {
 	key := popKey{ro.Tenant, ro.ID}
 	if !fresh {
 		s.engine.mu.Lock()
 		p := s.engine.pops[key]
 		s.engine.mu.Unlock()
 		if p != nil && time.Since(p.at) < s.cfg.PopulationTTL {
-			return p.buckets, nil
+			return p, nil
 		}
 	}
 	start := time.Now()
 	t := rolloutTarget(ro)
-	var (
-		buckets []uint32
-		after   string
-	)
+	var buckets []uint32
+	err := s.eachDeviceID(ctx, ro.Tenant, t, func(id string) {
+		buckets = append(buckets, schema.Bucket(ro.ID, id))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enumerate rollout %d devices: %w", ro.ID, err)
+	}
+	slices.Sort(buckets)
+	synced, err := s.inSync(ctx, ro, t)
+	if err != nil {
+		return nil, err
+	}
+	p := &population{at: start, buckets: buckets, synced: intersect(buckets, synced)}
+	s.engine.metrics.enumerations.Observe(time.Since(start).Seconds())
+	s.engine.mu.Lock()
+	s.engine.pops[key] = p
+	s.engine.mu.Unlock()
+	return p, nil
+}
+
+// eachDeviceID calls fn with the id of every device of the tenant that t
+// selects, in pages of populationPage (keyset paging: linear in devices).
+func (s *Server) eachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string)) error {
+	var after string
 	for {
-		ids, err := s.store.DeviceIDs(ctx, ro.Tenant, t, after, populationPage)
+		ids, err := s.store.DeviceIDs(ctx, tenant, t, after, populationPage)
 		if err != nil {
-			return nil, fmt.Errorf("enumerate rollout %d devices: %w", ro.ID, err)
+			return err
 		}
 		for _, id := range ids {
-			buckets = append(buckets, schema.Bucket(ro.ID, id))
+			fn(id)
 		}
 		if len(ids) < populationPage {
-			break
+			return nil
 		}
 		after = ids[len(ids)-1]
 	}
+}
+
+// inSync returns the sorted buckets of the devices that t (ro's target)
+// selects which already run ro's software version (Device.SWVersion) and
+// have no action of ro. The offer never reaches them, so they would stay
+// pending forever; the statistics count them as succeeded instead.
+//
+// It is a second DeviceIDs enumeration (t with SWVersion set) and, when
+// that finds any device, one walk over the rollout's actions to drop the
+// devices that have one (those count under their action: a device that
+// succeeded runs the version too). The devices are enumerated before the
+// actions, so a device that succeeds in between is seen with its action.
+// Both walks are O(devices) and run only with the population (once per
+// Config.PopulationTTL per rollout), in the control plane. Within the TTL
+// the set stays right: an in-sync device is not offered the software, so
+// it gets no action; only a device that reports another sw_version can
+// leave it, and is then miscounted until the next enumeration.
+func (s *Server) inSync(ctx context.Context, ro *schema.Rollout, t schema.Target) ([]uint32, error) {
+	sw, err := s.store.Software(ctx, ro.Tenant, ro.SoftwareID)
+	if schema.ErrorCode(err) == schema.ENOTFOUND {
+		return nil, nil // nothing can be in sync with deleted software
+	} else if err != nil {
+		return nil, fmt.Errorf("rollout %d software: %w", ro.ID, err)
+	}
+	if sw.Version == "" || (t.SWVersion != "" && t.SWVersion != sw.Version) {
+		return nil, nil
+	}
+	t.SWVersion = sw.Version
+	ids := make(map[string]bool)
+	if err := s.eachDeviceID(ctx, ro.Tenant, t, func(id string) { ids[id] = true }); err != nil {
+		return nil, fmt.Errorf("enumerate rollout %d devices in sync: %w", ro.ID, err)
+	}
+	// Actions pages by offset, newest first: an action created while we
+	// page shifts later pages by one, which re-reads an action (harmless
+	// in a set) but skips none.
+	for off := 0; len(ids) > 0; off += populationPage {
+		acts, _, err := s.store.Actions(ctx, schema.ActionFilter{Tenant: ro.Tenant, RolloutID: ro.ID, Offset: off, Limit: populationPage})
+		if err != nil {
+			return nil, fmt.Errorf("enumerate rollout %d actions: %w", ro.ID, err)
+		}
+		for _, a := range acts {
+			delete(ids, a.DeviceID)
+		}
+		if len(acts) < populationPage {
+			break
+		}
+	}
+	buckets := make([]uint32, 0, len(ids))
+	for id := range ids {
+		buckets = append(buckets, schema.Bucket(ro.ID, id))
+	}
 	slices.Sort(buckets)
-	s.engine.metrics.enumerations.Observe(time.Since(start).Seconds())
-	s.engine.mu.Lock()
-	s.engine.pops[key] = &population{at: start, buckets: buckets}
-	s.engine.mu.Unlock()
 	return buckets, nil
+}
+
+// intersect returns the sorted multiset intersection of two sorted bucket
+// lists. The in-sync devices are enumerated after the population, so a
+// device registered in between is dropped here rather than counted as in
+// sync without being targeted.
+func intersect(a, b []uint32) []uint32 {
+	var out []uint32
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }
 
 // changeRollout reads a rollout, lets fn change it in place and writes it

@@ -193,10 +193,10 @@ func TestEngineWavesApprovalFinish(t *testing.T) {
 	e := newEnv(t, func(c *control.Config) { c.Now = clk.Now })
 	sw := e.mustUpload(t, "", "a.swu", mustSWU(t, "2.0", 300))
 	f := newFleet(t, e, 200)
-	ro := e.createRollout(t, map[string]any{"name": "staged", "software_id": sw.ID, "waves": []map[string]any{
+	ro := e.createRollout(t, map[string]any{"name": "staged", "software_id": sw.ID, "draft": true, "waves": []map[string]any{
 		{"percent": 10}, {"percent": 50, "approval": true}, {"percent": 100},
 	}})
-	if ro.Status != schema.RolloutRunning || ro.CurrentWave != -1 || len(ro.Waves) != 3 {
+	if ro.Status != schema.RolloutDraft || ro.CurrentWave != -1 || len(ro.Waves) != 3 {
 		t.Fatalf("created %+v", ro)
 	}
 	thresholds := []uint32{schema.PercentThreshold(10), schema.PercentThreshold(50), schema.PercentThreshold(100)}
@@ -205,8 +205,8 @@ func TestEngineWavesApprovalFinish(t *testing.T) {
 		t.Fatalf("wave sizes %v: pick other ids", sizes)
 	}
 
-	// Before the first tick nothing is offered, and the statistics show
-	// the plan.
+	// A draft offers nothing, and the statistics show the plan.
+	e.tick(t)
 	if got := f.offer(ro.ID); len(got) != 0 {
 		t.Fatalf("offered %d before wave 0 opened", len(got))
 	}
@@ -216,10 +216,12 @@ func TestEngineWavesApprovalFinish(t *testing.T) {
 		wantStats(t, fmt.Sprintf("plan wave %d", k), d.Stats.Waves[k], schema.RolloutStats{Targeted: n, Pending: n})
 	}
 
-	e.tick(t)
+	// Starting opens wave 0 in the request, without waiting for a tick.
+	var started schema.Rollout
+	e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/start", "", nil).decode(t, &started)
 	got := f.rollout(ro.ID)
-	if got.CurrentWave != 0 || got.Waves[0].Threshold != thresholds[0] || got.Waves[0].OpenedAt.IsZero() {
-		t.Fatalf("after tick 1: wave %d %+v", got.CurrentWave, got.Waves[0])
+	if started.CurrentWave != 0 || got.CurrentWave != 0 || got.Waves[0].Threshold != thresholds[0] || got.Waves[0].OpenedAt.IsZero() {
+		t.Fatalf("after start: answered wave %d, stored wave %d %+v", started.CurrentWave, got.CurrentWave, got.Waves[0])
 	}
 	w0 := f.offer(ro.ID)
 	if len(w0) != sizes[0] {
@@ -255,7 +257,9 @@ func TestEngineWavesApprovalFinish(t *testing.T) {
 	}
 	res := e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/approve", "", nil)
 	res.wantStatus(t, 200)
-	if got := f.rollout(ro.ID); got.CurrentWave != 2 || got.AwaitingApproval {
+	var approved schema.Rollout
+	res.decode(t, &approved)
+	if got := f.rollout(ro.ID); got.CurrentWave != 2 || got.AwaitingApproval || approved.CurrentWave != 2 {
 		t.Fatalf("approve: %+v", got)
 	}
 	e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/approve", "", nil).wantError(t, 409, schema.ENOTALLOWED, "not awaiting approval")
@@ -270,7 +274,7 @@ func TestEngineWavesApprovalFinish(t *testing.T) {
 		t.Fatalf("status %s, want finished", d.Status)
 	}
 	wantStats(t, "finished", d.Stats.RolloutStats, schema.RolloutStats{Targeted: 200, Succeeded: 200})
-	want := []string{"created", "wave_opened", "success_threshold", "wave_opened", "awaiting_approval", "approved", "wave_opened", "finished"}
+	want := []string{"created", "started", "wave_opened", "success_threshold", "wave_opened", "awaiting_approval", "approved", "wave_opened", "finished"}
 	if types := e.eventTypes(t, ro.ID); !slices.Equal(types, want) {
 		t.Fatalf("events %v, want %v", types, want)
 	}
@@ -423,11 +427,11 @@ func TestEngineStartAtAndDraft(t *testing.T) {
 type racingStore struct {
 	*sqlite.DB
 	once sync.Once
-	race func()
+	race func(id int64)
 }
 
 func (s *racingStore) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
-	s.once.Do(s.race)
+	s.once.Do(func() { s.race(r.ID) })
 	return s.DB.UpdateRollout(ctx, r)
 }
 
@@ -439,12 +443,13 @@ func TestEngineRaceWithOperator(t *testing.T) {
 	})
 	sw := e.mustUpload(t, "", "a.swu", mustSWU(t, "2.0", 300))
 	newFleet(t, e, 10)
-	ro := e.createRollout(t, map[string]any{"name": "r", "software_id": sw.ID})
-	rs.race = func() {
-		if _, err := rs.DB.SetRolloutStatus(context.Background(), tenantA, ro.ID, schema.RolloutPaused); err != nil {
+	rs.race = func(id int64) {
+		if _, err := rs.DB.SetRolloutStatus(context.Background(), tenantA, id, schema.RolloutPaused); err != nil {
 			t.Error(err)
 		}
 	}
+	// The step that creating a running rollout takes races with the pause.
+	ro := e.createRollout(t, map[string]any{"name": "r", "software_id": sw.ID})
 	e.tick(t)
 	got := e.getRollout(t, ro.ID)
 	if got.Status != schema.RolloutPaused || got.CurrentWave != -1 {
@@ -485,5 +490,59 @@ func TestRolloutCreateValidation(t *testing.T) {
 	if ro.Waves[0].ErrorCount != 1 || ro.Waves[1].ErrorCount != 3 || ro.Waves[0].OnError != "abort" || ro.Update != "attempt" ||
 		ro.Download != "forced" || ro.MaxConcurrent != 7 || ro.Window == nil || ro.Target == nil || ro.Target.Tags[0] != "lab" {
 		t.Fatalf("created %+v", ro)
+	}
+}
+
+// TestEngineStepsInRequest: creating a running rollout opens wave 0 in the
+// request, and resuming one whose wave already met its success threshold
+// opens the next wave in the request; a future start_at waits.
+func TestEngineStepsInRequest(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, func(c *control.Config) { c.Now = clk.Now })
+	sw := e.mustUpload(t, "", "a.swu", mustSWU(t, "2.0", 300))
+	f := newFleet(t, e, 40)
+	later := e.createRollout(t, map[string]any{"name": "later", "software_id": sw.ID, "start_at": clk.Now().Add(time.Hour)})
+	if later.CurrentWave != -1 {
+		t.Fatalf("start_at in an hour: wave %d opened at creation", later.CurrentWave)
+	}
+	e.request(t, "DELETE", "/api/v1/rollouts/"+itoa(later.ID), "", nil).wantStatus(t, 204)
+
+	ro := e.createRollout(t, map[string]any{"name": "now", "software_id": sw.ID,
+		"rules": map[string]any{"error_count": 1}, "waves": []map[string]any{{"percent": 50}, {"percent": 100}}})
+	if ro.CurrentWave != 0 || ro.Waves[0].Threshold == 0 {
+		t.Fatalf("created running: wave %d %+v, want wave 0 open", ro.CurrentWave, ro.Waves[0])
+	}
+	w0 := f.offer(ro.ID)
+	if len(w0) == 0 {
+		t.Fatal("wave 0 offers nothing")
+	}
+	// One failure pauses; the operator resumes (accepting it) after the
+	// rest succeeded, and wave 1 opens in the resume request.
+	f.report(schema.FinishedFailure, w0[0])
+	e.tick(t)
+	if got := f.rollout(ro.ID); got.Status != schema.RolloutPaused {
+		t.Fatalf("after a failure: %s, want paused", got.Status)
+	}
+	f.report(schema.FinishedSuccess, w0[1:]...)
+	var resumed schema.Rollout
+	e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/resume", "", nil).decode(t, &resumed)
+	// success_percent 100 of wave 0 is not met (one failed): no step.
+	if resumed.Status != schema.RolloutRunning || resumed.CurrentWave != 0 {
+		t.Fatalf("resumed: %+v", resumed)
+	}
+	e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/pause", "", nil).wantStatus(t, 200)
+	// Lower the bar through the store, as an operator's edit would.
+	stored := f.rollout(ro.ID)
+	stored.Waves[0].SuccessPercent = 50
+	if err := e.db.UpdateRollout(context.Background(), stored); err != nil {
+		t.Fatal(err)
+	}
+	e.request(t, "POST", "/api/v1/rollouts/"+itoa(ro.ID)+"/resume", "", nil).decode(t, &resumed)
+	if resumed.CurrentWave != 1 || f.rollout(ro.ID).CurrentWave != 1 {
+		t.Fatalf("resume with wave 0 done: answered wave %d, want 1 opened in the request", resumed.CurrentWave)
+	}
+	want := []string{"created", "wave_opened", "error_threshold", "resumed", "paused", "resumed", "success_threshold", "wave_opened"}
+	if types := e.eventTypes(t, ro.ID); !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 }

@@ -57,8 +57,8 @@ type rolloutBody struct {
 
 // createRollout creates a rollout of a software to the ModeRollout devices
 // of a feed (default "default") that its target selects, in waves (default
-// one 100% wave). It runs at once (the engine opens wave 0 on its next
-// tick, or at start_at), or waits as a draft until /start.
+// one 100% wave). It runs at once (wave 0 opens in the request, or at
+// start_at), or waits as a draft until /start.
 func (s *Server) createRollout(w http.ResponseWriter, r *http.Request, tenant string) error {
 	ctx := r.Context()
 	var req rolloutCreateRequest
@@ -80,6 +80,7 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request, tenant st
 		return err
 	}
 	s.recordEvents(ctx, ro, &schema.RolloutEvent{Type: "created", Wave: -1, Message: "created as " + ro.Status})
+	ro = s.stepNow(ctx, ro)
 	s.publish(r, cache.KindCatalog, tenant, "")
 	w.Header().Set("Location", "/api/v1/rollouts/"+strconv.FormatInt(ro.ID, 10)+"?tenant="+url.QueryEscape(tenant))
 	writeJSON(w, http.StatusCreated, ro)
@@ -293,7 +294,8 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, tenant strin
 type rolloutTransition func(ctx context.Context, ro *schema.Rollout) ([]*schema.RolloutEvent, error)
 
 // transition applies t with optimistic concurrency (changeRollout), records
-// its events and publishes the catalog when it changed the rollout.
+// its events, runs the engine's step when the rollout is running afterwards
+// (stepNow) and publishes the catalog when it changed the rollout.
 func (s *Server) transition(r *http.Request, tenant string, t rolloutTransition) (*schema.Rollout, error) {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -311,6 +313,9 @@ func (s *Server) transition(r *http.Request, tenant string, t rolloutTransition)
 	}
 	if changed {
 		s.recordEvents(ctx, ro, events...)
+		// A rollout that is running now (started, resumed, approved)
+		// takes its engine step at once; one invalidation covers both.
+		ro = s.stepNow(ctx, ro)
 		s.publish(r, cache.KindCatalog, tenant, "")
 	}
 	return ro, nil
@@ -326,8 +331,8 @@ func notAllowed(ro *schema.Rollout, what string) error {
 	return schema.Errorf(schema.ENOTALLOWED, "cannot %s rollout %d: it is %s", what, ro.ID, ro.Status)
 }
 
-// startRollout makes a draft run: the engine opens wave 0 on its next tick
-// (or at start_at). Starting a running rollout is a no-op.
+// startRollout makes a draft run: wave 0 opens in the request (stepNow), or
+// at start_at. Starting a running rollout is a no-op.
 func (s *Server) startRollout(w http.ResponseWriter, r *http.Request, tenant string) error {
 	ro, err := s.transition(r, tenant, func(_ context.Context, ro *schema.Rollout) ([]*schema.RolloutEvent, error) {
 		switch ro.Status {

@@ -10,6 +10,8 @@ import (
 func TestRolloutLifecycle(t *testing.T) {
 	e := newEnv(t)
 	sw := e.mustUpload(t, "", "a.swu", mustSWU(t, "1.0", 300))
+	// One device in the rollout's wave, so that it does not finish at once.
+	newFleet(t, e, 1)
 	e.bus.take()
 	inv := cache.Invalidation{Kind: cache.KindCatalog, Tenant: tenantA}
 

@@ -19,6 +19,12 @@ import (
 // action, so Pending never goes below zero but the outcome counts may
 // exceed Targeted.
 //
+// Devices the target selects that already run the rollout's software
+// version without an action of the rollout ("already in sync": the offer
+// skips them) count as Succeeded of the wave that covers them, so that they
+// neither stay pending forever nor block a success threshold of 100%
+// (see Server.inSync).
+//
 // Targeted comes from the cached population (Config.PopulationTTL): devices
 // that registered through a frontline in the last seconds may be missing
 // for that long.
@@ -42,10 +48,11 @@ func (s *Server) statistics(ctx context.Context, ro *schema.Rollout, fresh bool)
 }
 
 // buildStatistics merges a population and the action counts.
-func buildStatistics(ro *schema.Rollout, pop []uint32, counts schema.ActionCounts) *Statistics {
+func buildStatistics(ro *schema.Rollout, p *population, counts schema.ActionCounts) *Statistics {
 	st := &Statistics{Waves: make([]schema.RolloutStats, len(ro.Waves))}
+	pop := p.buckets
 	var prev uint32 // the highest threshold of the earlier waves
-	prevCovered := 0
+	prevCovered, prevSynced := 0, 0
 	for k := range ro.Waves {
 		t := ro.Waves[k].Threshold
 		if k > ro.CurrentWave {
@@ -60,6 +67,8 @@ func buildStatistics(ro *schema.Rollout, pop []uint32, counts schema.ActionCount
 			c := counts[k]
 			ws.Running, ws.Succeeded, ws.Failed, ws.Canceled = c.Running, c.Succeeded, c.Failed, c.Canceled
 		}
+		synced := covered(p.synced, t)
+		ws.Succeeded += max(0, synced-prevSynced)
 		ws.Pending = max(0, ws.Targeted-(ws.Running+ws.Succeeded+ws.Failed+ws.Canceled))
 		st.Waves[k] = ws
 
@@ -73,6 +82,7 @@ func buildStatistics(ro *schema.Rollout, pop []uint32, counts schema.ActionCount
 			prev = t
 		}
 		prevCovered = max(prevCovered, n)
+		prevSynced = max(prevSynced, synced)
 	}
 	return st
 }
