@@ -150,7 +150,7 @@ func (g *gosling) MustDevices(query string) []*schema.Device {
 	g.tb.Helper()
 	var all []*schema.Device
 	for off := 0; ; off += 500 {
-		ds, total, err := g.db.Devices(context.Background(), schema.DeviceFilter{Tenant: tenant, Query: query, Offset: off, Limit: 500})
+		ds, total, err := g.db.Devices(context.Background(), schema.DeviceFilter{Tenant: tenant, Target: schema.Target{Query: query}, Offset: off, Limit: 500})
 		if err != nil {
 			g.tb.Fatalf("devices: %v", err)
 		}
