@@ -107,8 +107,12 @@ type ActionFilter struct {
 	Tenant    string
 	DeviceID  string
 	RolloutID int64
-	Offset    int
-	Limit     int // 0 means the store's default (100)
+	// Status, when set, selects actions in that status. Counting an open
+	// status (pending, running, canceling) is cheap: the stores index open
+	// actions (the fleet metrics rely on it).
+	Status ActionStatus
+	Offset int
+	Limit  int // 0 means the store's default (100)
 }
 
 // ActionStore keeps actions and their feedback.

@@ -95,6 +95,9 @@ func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Act
 		// "<> 0" lets generic plans use the partial actions_rollout_device.
 		cond += " AND rollout_id = " + arg(f.RolloutID) + " AND rollout_id <> 0"
 	}
+	if f.Status != "" {
+		cond += " AND status = " + arg(string(f.Status))
+	}
 	var (
 		list  []*schema.Action
 		total int

@@ -80,6 +80,9 @@ func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Act
 	if f.RolloutID != 0 {
 		cond, args = cond+" AND rollout_id = ?", append(args, f.RolloutID)
 	}
+	if f.Status != "" {
+		cond, args = cond+" AND status = ?", append(args, string(f.Status))
+	}
 	var (
 		list  []*schema.Action
 		total int

@@ -136,6 +136,9 @@ func testActions(t *testing.T, s schema.Store) {
 		{"PastEnd", schema.ActionFilter{Tenant: tenant, DeviceID: "dev-1", Offset: 9}, nil, 5},
 		{"Tenant", schema.ActionFilter{Tenant: tenant, Limit: 2}, []int64{a2.ID, dev1[0]}, 6},
 		{"Rollout", schema.ActionFilter{Tenant: tenant, RolloutID: r.ID}, []int64{dev1[0], dev1[2], dev1[4]}, 3},
+		{"Status", schema.ActionFilter{Tenant: tenant, Status: schema.ActionFailed, Limit: 2}, dev1[:2], 5},
+		{"OpenStatus", schema.ActionFilter{Tenant: tenant, Status: schema.ActionPending}, []int64{a2.ID}, 1},
+		{"NoneInStatus", schema.ActionFilter{Tenant: tenant, Status: schema.ActionCanceled}, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			list, total, err := s.Actions(ctx, tc.f)
