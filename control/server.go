@@ -85,6 +85,10 @@ type Server struct {
 	blobRefs blobRefs // which stored blobs requests still count on
 	engine   *engine  // the rollout engine's state (populations, metrics)
 	metrics  http.Handler
+
+	httpMetrics  *httpMetrics // RED metrics (http_metrics.go)
+	unmatchedObs map[string]*routeObserver
+	fleet        *fleetMetrics // device and action counts (fleet_metrics.go)
 }
 
 // New returns an admin API server. cfg is validated (see Config.Validate);
@@ -118,10 +122,17 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 		return nil, err
 	}
 	s.engine = eng
+	if s.httpMetrics, err = newHTTPMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	if s.fleet, err = newFleetMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	s.newUnmatchedObservers()
 	s.metrics = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
-		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+		s.mux.Handle(rt.method+" "+rt.path, s.httpMetrics.route(rt.path, rt.method).instrument(s.wrap(rt)))
 	}
 	return s, nil
 }
@@ -194,9 +205,12 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
-		s.mux.ServeHTTP(w, r)
+		s.mux.ServeHTTP(w, r) // instrumented per route
 		return
 	}
+	sw, obs, start := &statusWriter{ResponseWriter: w}, s.unmatched(r.Method), time.Now()
+	defer func() { obs.observe(sw.code(), start) }()
+	w = sw
 	// The mux's own 404 and 405 answers are plain text. Run its handler
 	// against a recorder to learn which one it chose (and the Allow header
 	// for 405), then answer in JSON.
