@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gosling-ota/gosling/artifacts"
@@ -34,8 +35,9 @@ type backend struct {
 
 // openBackend connects to what cfg names: Postgres or the SQLite file,
 // Redis or the in-process bus. migrate applies schema migrations first
-// (SQLite always migrates on open).
-func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Logger) (_ *backend, err error) {
+// (SQLite always migrates on open). When reg is not nil, the database
+// pool, the Redis cache and the bus register their metrics on it.
+func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Logger, reg prometheus.Registerer) (_ *backend, err error) {
 	b := &backend{}
 	defer func() {
 		if err != nil {
@@ -55,6 +57,11 @@ func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Log
 		if migrate {
 			if err := db.Migrate(ctx); err != nil {
 				return nil, fmt.Errorf("migrate Postgres: %w", err)
+			}
+		}
+		if reg != nil {
+			if err := db.RegisterMetrics(reg); err != nil {
+				return nil, fmt.Errorf("database metrics: %w", err)
 			}
 		}
 		store = db
@@ -79,7 +86,13 @@ func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Log
 		bus := cache.NewRedisBus(rdb, invalidationChannel, logger)
 		b.bus = bus
 		b.loops = append(b.loops, bus.Run)
-		store = cache.NewStore(store, rdb, cache.StoreOptions{Logger: logger})
+		l2 := cache.NewStore(store, rdb, cache.StoreOptions{Logger: logger})
+		if reg != nil {
+			if err := errors.Join(bus.RegisterMetrics(reg), l2.RegisterMetrics(reg)); err != nil {
+				return nil, fmt.Errorf("cache metrics: %w", err)
+			}
+		}
+		store = l2
 	} else {
 		b.bus = cache.NewLocalBus()
 	}

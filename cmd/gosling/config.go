@@ -33,6 +33,15 @@ type Config struct {
 	// CacheBytes and CacheTTL bound a frontline's in-memory poll cache.
 	CacheBytes int64
 	CacheTTL   time.Duration
+	// MetricsAddr is where the ddi role serves /metrics (the roles with
+	// an admin API serve it there). Never the device listener: metrics
+	// are for the operator's network. Empty disables it.
+	MetricsAddr string
+	// MetricsAddrSet reports that MetricsAddr was given (flag or
+	// environment). Only then is failing to listen on it fatal: with the
+	// default, the second frontline on one host serves no metrics and
+	// says so, rather than refusing to start.
+	MetricsAddrSet bool
 }
 
 func defaultConfig() Config {
@@ -46,6 +55,7 @@ func defaultConfig() Config {
 		LogLevel:     "info",
 		CacheBytes:   64 << 20,
 		CacheTTL:     10 * time.Minute,
+		MetricsAddr:  "127.0.0.1:9464",
 	}
 }
 
@@ -90,6 +100,8 @@ func (c *Config) Validate(r role) error {
 		return fmt.Errorf("--cache-bytes %d is below the 1 MiB minimum", c.CacheBytes)
 	case c.CacheTTL < time.Second:
 		return fmt.Errorf("--cache-ttl %s is below the 1s minimum", c.CacheTTL)
+	case r.ddi && !r.admin && c.MetricsAddr != "" && c.MetricsAddr == c.DDIAddr:
+		return errors.New("--metrics-addr must differ from --ddi-addr: metrics are never served to devices")
 	}
 	for _, t := range c.Tenants {
 		if t == "" || strings.ContainsAny(t, "/?#% ") {
@@ -153,6 +165,9 @@ func parseFlags(r role, args []string, getenv func(string) string, stderr io.Wri
 		bind((*int64Value)(&cfg.CacheBytes), "cache-bytes", "GOSLING_CACHE_BYTES", "memory bound of the in-process poll cache")
 		bind((*durationValue)(&cfg.CacheTTL), "cache-ttl", "GOSLING_CACHE_TTL", "longest time a cached poll answer is trusted without an invalidation")
 	}
+	if r.ddi && !r.admin {
+		str(&cfg.MetricsAddr, "metrics-addr", "GOSLING_METRICS_ADDR", "listen address of /metrics (Prometheus); empty: none")
+	}
 	if envErr != nil {
 		return cfg, envErr
 	}
@@ -163,6 +178,8 @@ func parseFlags(r role, args []string, getenv func(string) string, stderr io.Wri
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.Tenants = tenants.list
+	fs.Visit(func(f *flag.Flag) { cfg.MetricsAddrSet = cfg.MetricsAddrSet || f.Name == "metrics-addr" })
+	cfg.MetricsAddrSet = cfg.MetricsAddrSet || getenv("GOSLING_METRICS_ADDR") != ""
 	return cfg, cfg.Validate(r)
 }
 

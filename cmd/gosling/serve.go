@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gosling-ota/gosling/control"
@@ -33,18 +34,19 @@ const shutdownGrace = 15 * time.Second
 // connections.
 func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, cfg.LogLevel).With("role", r.name)
+	// One registry per process: every component registers its own metrics
+	// on it (no globals), and the admin listener (or, for a frontline,
+	// --metrics-addr) serves it on /metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	// Only roles that own the schema migrate: a frontline starting before
 	// the control plane must not race it with a half-known schema version.
-	b, err := openBackend(ctx, cfg, r.admin, logger)
+	b, err := openBackend(ctx, cfg, r.admin, logger, reg)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-
-	// One registry per process: every component registers its own metrics
-	// on it (no globals), and the admin listener serves it on /metrics.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	g, gctx := errgroup.WithContext(ctx)
 	var stops []func(context.Context) error
@@ -60,6 +62,7 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 			DeviceAuth:   cfg.DeviceAuth,
 			CacheBytes:   cfg.CacheBytes,
 			CacheTTL:     cfg.CacheTTL,
+			Registerer:   reg,
 		}, b.store, b.bus, b.blobs, logger)
 		if err != nil {
 			return fmt.Errorf("configure DDI API: %w", err)
@@ -74,6 +77,19 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 		logger.Info("DDI API listening", "addr", ln.Addr().String(), "poll_interval", cfg.PollInterval.String(), "device_auth", cfg.DeviceAuth)
 		g.Go(func() error { return front.Serve(ln) })
 		stops = append(stops, front.Shutdown)
+	}
+
+	if r.ddi && !r.admin && cfg.MetricsAddr != "" {
+		// Stopped after the frontline, so a scrape can watch it drain.
+		stop, err := serveMetrics(g, cfg.MetricsAddr, reg, logger)
+		switch {
+		case err == nil:
+			stops = append(stops, stop)
+		case cfg.MetricsAddrSet:
+			return err
+		default:
+			logger.Warn("no /metrics: the default --metrics-addr is taken (another frontline on this host?); set --metrics-addr", "err", err)
+		}
 	}
 
 	if r.admin {
@@ -102,6 +118,7 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 		// The rollout engine runs wherever the admin API does: one control
 		// plane per installation (see control.Server.Run).
 		g.Go(func() error { return admin.Run(gctx) })
+		g.Go(func() error { return admin.RunFleetMetrics(gctx) })
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("admin API: %w", err)
@@ -132,6 +149,31 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 	return err
 }
 
+// serveMetrics serves reg on GET /metrics at addr (the ddi role, which has
+// no admin listener) and returns the server's shutdown.
+func serveMetrics(g *errgroup.Group, addr string, reg *prometheus.Registry, logger *slog.Logger) (func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("metrics listening", "addr", ln.Addr().String())
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		return nil
+	})
+	return srv.Shutdown, nil
+}
+
 func backendName(cond bool, yes, no string) string {
 	if cond {
 		return yes
@@ -142,7 +184,7 @@ func backendName(cond bool, yes, no string) string {
 // migrate applies the schema migrations of the configured database and exits.
 func migrate(ctx context.Context, cfg Config, stderr io.Writer) error {
 	logger := newLogger(stderr, cfg.LogLevel)
-	b, err := openBackend(ctx, cfg, true, logger)
+	b, err := openBackend(ctx, cfg, true, logger, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
