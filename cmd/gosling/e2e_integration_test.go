@@ -366,3 +366,57 @@ func TestE2EStrictTargetToken(t *testing.T) {
 		t.Errorf("unknown device in strict mode: GET answered %d %s, want 404", status, body)
 	}
 }
+
+// TestE2EStagedRollout: a real client updates through a staged rollout.
+// The rollout targets devices by tag in two waves, one device first
+// ({count: 1}), then everyone ({percent: 100}); the tagged device is in
+// wave 0, swupdate installs, the next process (-c 2) confirms, and the
+// rollout's statistics count the success once while the untagged device
+// is not targeted at all. The action carries the rollout and its wave.
+func TestE2EStagedRollout(t *testing.T) {
+	t.Parallel()
+	g := testenv.StartGosling(t, testenv.GoslingOpts{})
+	spec := testenv.SWUSpec{Version: "2.0.0", Board: "devboard", Revisions: []string{"1.0"}, Path: t.TempDir(),
+		Payload: []byte("installed through a staged rollout\n")}
+	swID, _ := uploadSWU(t, g, spec)
+	const id, other = "e2e-staged", "e2e-staged-other"
+	g.MustJSON(t, http.StatusCreated, "POST", "/api/v1/devices", map[string]any{"id": id, "token": nil, "tags": []string{"canary"}})
+	g.MustJSON(t, http.StatusCreated, "POST", "/api/v1/devices", map[string]any{"id": other, "token": nil})
+	ro := g.MustJSON(t, http.StatusCreated, "POST", "/api/v1/rollouts", map[string]any{
+		"name": "staged-e2e", "software_id": swID, "target": map[string]any{"tags": []string{"canary"}},
+		"waves": []map[string]any{{"count": 1}, {"percent": 100}},
+	})
+	roID := ro.Int("id")
+	if ro.Int("current_wave") != 0 {
+		t.Fatalf("rollout created running: %s, want wave 0 open at once", ro)
+	}
+
+	opts := testenv.SWUpdateOpts{URL: g.DDIURL, ID: id, SWVersion: "1.0.0"}
+	first := testenv.StartSWUpdate(t, opts)
+	actionID := openActionID(t, g, id)
+	a := waitAction(t, g, id, actionID, "running", "All Chunks Installed.")
+	if a.Int("rollout_id") != roID || a.Int("wave") != 0 || a.Int("software_id") != swID {
+		t.Fatalf("action %s: want rollout_id %d, wave 0, software_id %d", a, roID, swID)
+	}
+	wantFile(t, spec.PayloadFile(), spec.PayloadBytes())
+	first.Stop()
+
+	opts.Confirm = 2
+	testenv.StartSWUpdate(t, opts)
+	waitAction(t, g, id, actionID, "succeeded", "Update Installed.")
+	var last testenv.Object
+	testenv.Eventually(t, waitStep, func() (bool, string) {
+		last = g.MustJSON(t, http.StatusOK, "GET", fmt.Sprintf("/api/v1/rollouts/%d", roID), nil)
+		st := last.Obj("stats")
+		return last.Str("status") == "finished" && st.Int("targeted") == 1 && st.Int("succeeded") == 1 &&
+			st.Int("failed") == 0 && st.Int("pending") == 0 && st.Int("running") == 0,
+			"want the rollout finished with 1 of 1 targeted devices succeeded"
+	})
+	waves := last.Obj("stats").List("waves")
+	if len(waves) != 2 || waves[0].Int("succeeded") != 1 || waves[0].Int("targeted") != 1 || waves[1].Int("targeted") != 0 {
+		t.Errorf("wave statistics %v: want the device succeeded in wave 0 and nobody in wave 1", waves)
+	}
+	if d := device(t, g, other); d.Int("action_id") != 0 || d.Int("last_action_id") != 0 {
+		t.Errorf("untagged device %s got an action of the rollout", d)
+	}
+}
