@@ -88,6 +88,9 @@ type Gosling struct {
 	// AdminURL is the admin API's base URL, without a trailing slash; "" for
 	// the ddi role.
 	AdminURL string
+	// MetricsURL is the ddi role's /metrics listener ("http://127.0.0.1:port");
+	// "" for the other roles, which serve /metrics on the admin API.
+	MetricsURL string
 	// AdminToken is the admin API's bearer token.
 	AdminToken string
 	// DataDir is the server's data directory.
@@ -168,6 +171,17 @@ func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error)
 	if hasAdmin {
 		args = append(args, "--admin-addr", adminAddr, "--admin-token", opts.AdminToken)
 	}
+	// A frontline serves /metrics on its own listener (default
+	// 127.0.0.1:9464): every frontline of a topology, and every parallel
+	// test, needs its own port. opts.Args come later and may override it.
+	var metricsAddr string
+	if opts.Role == "ddi" {
+		metricsAddr = FreeAddr(tb)
+		for metricsAddr == ddiAddr {
+			metricsAddr = FreeAddr(tb)
+		}
+		args = append(args, "--metrics-addr", metricsAddr)
+	}
 	if opts.Tenant != "" {
 		args = append(args, "--tenant", opts.Tenant)
 	}
@@ -191,6 +205,9 @@ func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error)
 	}
 	if hasAdmin {
 		g.AdminURL = "http://" + adminAddr
+	}
+	if metricsAddr != "" {
+		g.MetricsURL = "http://" + metricsAddr
 	}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = withoutGoslingEnv(os.Environ())
