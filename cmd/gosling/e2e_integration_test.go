@@ -408,9 +408,9 @@ func TestE2EStagedRollout(t *testing.T) {
 	testenv.Eventually(t, waitStep, func() (bool, string) {
 		last = g.MustJSON(t, http.StatusOK, "GET", fmt.Sprintf("/api/v1/rollouts/%d", roID), nil)
 		st := last.Obj("stats")
-		return last.Str("status") == "finished" && st.Int("targeted") == 1 && st.Int("succeeded") == 1 &&
-			st.Int("failed") == 0 && st.Int("pending") == 0 && st.Int("running") == 0,
-			"want the rollout finished with 1 of 1 targeted devices succeeded"
+		done := last.Str("status") == "finished" && st.Int("targeted") == 1 && st.Int("succeeded") == 1 &&
+			st.Int("failed") == 0 && st.Int("pending") == 0 && st.Int("running") == 0
+		return done, fmt.Sprintf("rollout %s: want it finished with 1 of 1 targeted devices succeeded", last)
 	})
 	waves := last.Obj("stats").List("waves")
 	if len(waves) != 2 || waves[0].Int("succeeded") != 1 || waves[0].Int("targeted") != 1 || waves[1].Int("targeted") != 0 {
