@@ -30,7 +30,11 @@ var scratchPool = sync.Pool{New: func() any {
 // append-rendering into a pooled buffer (the device's sleep is
 // pre-rendered in its entry), and a last-seen note in memory. No store
 // I/O and no allocation.
-func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
+//
+// start is when the request arrived (time.Now); with the real clock it
+// doubles as the poll's "now", which saves a clock read on the hit path
+// (time.Now costs tens of ns, a sizeable share of a hit).
+func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte, start time.Time) {
 	ts := s.tenants[string(tenant)] // the compiler does not allocate for this lookup
 	if ts == nil {
 		s.notFound(ctx, "unknown tenant")
@@ -50,7 +54,10 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte) {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.key = appendDeviceKey(sc.key[:0], tenant, id)
-	now := s.now()
+	now := start
+	if !s.realClock {
+		now = s.now()
+	}
 	e := s.lookup(ts, b2s(sc.key), now)
 	if e == nil || e.due() || !s.fastAuthorized(e, c) {
 		var err error
@@ -174,5 +181,5 @@ func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // only happens if the fast path in handle did not match (it always does
 // for GET); it keeps the route table complete.
 func (s *Server) handlePollRouted(ctx *fasthttp.RequestCtx) {
-	s.poll(ctx, []byte(param(ctx, pTenant)), []byte(param(ctx, pDevice)))
+	s.poll(ctx, []byte(param(ctx, pTenant)), []byte(param(ctx, pDevice)), time.Now())
 }

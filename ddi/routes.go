@@ -87,7 +87,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	path := normalizePath(ctx.Path())
 	if ctx.IsGet() {
 		if tenant, id, ok := splitPollPath(path); ok {
-			s.poll(ctx, tenant, id)
+			s.poll(ctx, tenant, id, start)
 			// Pre-resolved series: no allocation (see routeMetrics).
 			s.metrics.poll.observe(ctx.Response.StatusCode(), time.Since(start))
 			return

@@ -125,8 +125,10 @@ type Server struct {
 
 	extBase string // ExternalURL without trailing slash, or ""
 	// now is Config.Now or time.Now: the clock of maintenance windows
-	// and of the poll answers' window expiry.
-	now func() time.Time
+	// and of the poll answers' window expiry. realClock says it is
+	// time.Now (Config.Now was nil).
+	now       func() time.Time
+	realClock bool
 
 	tenants map[string]*tenantState
 	devices *ristretto.Cache[string, *entry]
@@ -162,16 +164,18 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	realClock := cfg.Now == nil
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:     cfg,
-		store:   store,
-		bus:     bus,
-		blobs:   blobs,
-		logger:  logger.With("component", "ddi"),
-		extBase: cfg.ExternalURL,
-		now:     cfg.Now,
-		tenants: make(map[string]*tenantState, len(cfg.Tenants)),
+		realClock: realClock,
+		cfg:       cfg,
+		store:     store,
+		bus:       bus,
+		blobs:     blobs,
+		logger:    logger.With("component", "ddi"),
+		extBase:   cfg.ExternalURL,
+		now:       cfg.Now,
+		tenants:   make(map[string]*tenantState, len(cfg.Tenants)),
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	for _, t := range cfg.Tenants {
