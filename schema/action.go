@@ -134,8 +134,10 @@ type ActionStore interface {
 	// CreateAction inserts an open action and makes it the device's ActionID.
 	// Returns ECONFLICT if the device already has an open action,
 	// ENOTFOUND if the device does not exist, and EUNAVAILABLE when the
-	// action's rollout already has MaxConcurrent open actions (checked in
-	// the same transaction, so concurrent frontlines cannot overshoot).
+	// action's rollout no longer offers (paused, aborted or draft: a
+	// frontline's catalog may lag behind a pause) or already has
+	// MaxConcurrent open actions (checked in the same transaction, so
+	// concurrent frontlines cannot overshoot).
 	CreateAction(ctx context.Context, a *Action) error
 	// CancelRolloutActions asks the devices to cancel every open action of
 	// a rollout (pending and running become canceling) and returns those

@@ -18,6 +18,7 @@ import (
 type Catalog struct {
 	software map[int64]*Software
 	newest   []*Software // by version, newest first
+	cmp      CompareFunc
 	// rollouts that offer software (running or finished, with an open
 	// wave), newest first.
 	rollouts []*Rollout
@@ -32,6 +33,7 @@ func NewCatalog(software []*Software, rollouts []*Rollout, cmp CompareFunc) *Cat
 	c := &Catalog{
 		software: make(map[int64]*Software, len(software)),
 		newest:   slices.Clone(software),
+		cmp:      cmp,
 	}
 	for _, s := range software {
 		c.software[s.ID] = s
@@ -69,8 +71,13 @@ func cmpInt64(a, b int64) int {
 // Offers reports whether the rollout may offer software now: running or
 // finished (late devices still get it), with at least one open wave.
 func (r *Rollout) Offers() bool {
-	return (r.Status == RolloutRunning || r.Status == RolloutFinished) &&
-		r.CurrentWave >= 0 && r.CurrentWave < len(r.Waves)
+	return StatusOffers(r.Status) && r.CurrentWave >= 0 && r.CurrentWave < len(r.Waves)
+}
+
+// StatusOffers reports whether a rollout in this status may open actions:
+// running, or finished (late devices still get the software).
+func StatusOffers(status string) bool {
+	return status == RolloutRunning || status == RolloutFinished
 }
 
 // Selects reports whether the rollout's feed and target select d
@@ -137,8 +144,9 @@ func Compatible(d *Device, sw *Software) bool {
 
 // Desired returns what d should be offered now, or a zero Offer when
 // nothing is due: pinned devices, no target, a rollout wave that does not
-// cover the device yet, a target equal to the device's version, software
-// skipped after a failure or cancel, or hardware that does not fit.
+// cover the device yet, a target equal to the device's version (or older,
+// outside ModeAssigned), software skipped after a failure or cancel, or
+// hardware that does not fit.
 func (c *Catalog) Desired(d *Device) Offer {
 	var o Offer
 	switch d.UpdateMode {
@@ -166,6 +174,12 @@ func (c *Catalog) Desired(d *Device) Offer {
 	}
 	sw := o.Software
 	if sw == nil || sw.ID == d.SkipSoftwareID || sw.Version == d.SWVersion || !Compatible(d, sw) {
+		return Offer{}
+	}
+	// Only an operator's explicit assignment may downgrade: when a newer
+	// rollout pauses, an older finished one of the same feed decides again
+	// and must not pull devices back to its older version.
+	if d.UpdateMode != ModeAssigned && d.SWVersion != "" && c.cmp(sw.Version, d.SWVersion) < 0 {
 		return Offer{}
 	}
 	return o

@@ -222,7 +222,8 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 
 // checkRolloutAction returns ENOTFOUND unless the tenant has the action's
 // rollout, EINVALID if the rollout has no such wave, and EUNAVAILABLE if
-// the rollout has a MaxConcurrent and that many open actions.
+// the rollout no longer offers (paused, aborted, draft) or has a
+// MaxConcurrent and that many open actions.
 //
 // The bound must hold until commit against other frontlines creating
 // actions for the same rollout at the same moment: counting alone would let
@@ -235,9 +236,12 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 // so their actions are created in parallel. Lock order: the device (by the
 // caller), then the rollout; nothing locks a rollout and then a device.
 func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error {
-	const sql = `SELECT max_concurrent, jsonb_array_length(waves) FROM rollouts WHERE id = $1 AND tenant = $2`
-	var maxOpen, waves int
-	err := tx.QueryRow(ctx, sql, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves)
+	const sql = `SELECT max_concurrent, jsonb_array_length(waves), status FROM rollouts WHERE id = $1 AND tenant = $2`
+	var (
+		maxOpen, waves int
+		status         string
+	)
+	err := tx.QueryRow(ctx, sql, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rolloutNotFound(a.Tenant, a.RolloutID)
 	} else if err != nil {
@@ -245,7 +249,7 @@ func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error 
 	}
 	if maxOpen > 0 {
 		// Lock, and re-read what a writer may have changed since.
-		err = tx.QueryRow(ctx, sql+` FOR NO KEY UPDATE`, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves)
+		err = tx.QueryRow(ctx, sql+` FOR NO KEY UPDATE`, a.RolloutID, a.Tenant).Scan(&maxOpen, &waves, &status)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return rolloutNotFound(a.Tenant, a.RolloutID)
 		} else if err != nil {
@@ -254,6 +258,9 @@ func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error 
 	}
 	if a.Wave >= waves {
 		return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", a.RolloutID, a.Wave)
+	}
+	if !schema.StatusOffers(status) {
+		return schema.Errorf(schema.EUNAVAILABLE, "rollout %d is %s and offers nothing", a.RolloutID, status)
 	}
 	if maxOpen <= 0 {
 		return nil

@@ -163,6 +163,9 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 			if a.Wave >= len(r.Waves) {
 				return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", r.ID, a.Wave)
 			}
+			if !schema.StatusOffers(r.Status) {
+				return schema.Errorf(schema.EUNAVAILABLE, "rollout %d is %s and offers nothing", r.ID, r.Status)
+			}
 			if r.MaxConcurrent > 0 {
 				var open int
 				if err := tx.QueryRowContext(ctx, openRolloutActionsSQL, r.ID).Scan(&open); err != nil {

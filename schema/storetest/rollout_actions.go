@@ -340,3 +340,36 @@ func testRolloutEvents(t *testing.T, s schema.Store) {
 		t.Fatalf("events of a deleted rollout: %+v", got)
 	}
 }
+
+// testActionNeedsOfferingRollout: a frontline whose catalog lags behind a
+// pause or abort must not open actions for that rollout; a finished one
+// still serves late devices.
+func testActionNeedsOfferingRollout(t *testing.T, s schema.Store) {
+	ctx := t.Context()
+	sw := MustCreateSoftware(t, s, tenant, "1.0")
+	for i, tc := range []struct {
+		status string
+		want   string
+	}{
+		{schema.RolloutPaused, schema.EUNAVAILABLE},
+		{schema.RolloutDraft, schema.EUNAVAILABLE},
+		{schema.RolloutAborted, schema.EUNAVAILABLE},
+		{schema.RolloutRunning, ""},
+		{schema.RolloutFinished, ""},
+	} {
+		r := MustCreateRollout(t, s, &schema.Rollout{Tenant: tenant, SoftwareID: sw.ID, Status: schema.RolloutRunning})
+		if tc.status != schema.RolloutRunning {
+			r.Status = tc.status
+			if tc.status == schema.RolloutDraft {
+				r = MustCreateRollout(t, s, &schema.Rollout{Tenant: tenant, SoftwareID: sw.ID, Status: schema.RolloutDraft})
+			} else if err := s.UpdateRollout(ctx, r); err != nil {
+				t.Fatalf("set %s: %v", tc.status, err)
+			}
+		}
+		dev := MustCreateDevice(t, s, tenant, fmt.Sprintf("offer-%d", i))
+		err := s.CreateAction(ctx, &schema.Action{Tenant: tenant, DeviceID: dev.ID, SoftwareID: sw.ID, RolloutID: r.ID})
+		if got := schema.ErrorCode(err); got != tc.want {
+			t.Errorf("%s rollout: CreateAction = %v, want code %q", tc.status, err, tc.want)
+		}
+	}
+}

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Rollout/ActionCounts", testRolloutActionCounts},
 		{"Rollout/ActionCountsConcurrent", testRolloutCountsConcurrent},
 		{"Rollout/MaxConcurrent", testMaxConcurrent},
+		{"Rollout/ActionNeedsOfferingRollout", testActionNeedsOfferingRollout},
 		{"Rollout/CancelActions", testCancelRolloutActions},
 		{"Rollout/Events", testRolloutEvents},
 		{"Tenant", testTenant},
