@@ -134,6 +134,13 @@ func (g *gosling) MustRollout(sw *schema.Software) *schema.Rollout {
 	if err := g.db.CreateRollout(context.Background(), r); err != nil {
 		g.tb.Fatalf("create rollout: %v", err)
 	}
+	// Open its single 100% wave as the control plane's engine would.
+	r.CurrentWave = 0
+	r.Waves[0].Threshold = schema.PercentThreshold(r.Waves[0].Percent)
+	r.Waves[0].OpenedAt = time.Now()
+	if err := g.db.UpdateRollout(context.Background(), r); err != nil {
+		g.tb.Fatalf("open rollout wave: %v", err)
+	}
 	g.publish(cache.KindCatalog, "")
 	return r
 }
