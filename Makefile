@@ -18,6 +18,14 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 
+# Benchmarks on this machine (docs/benchmarks.md): one table on stdout,
+# JSON in bench-results.json, about ten minutes. Needs postgresql,
+# redis-server, nginx-light and perf. Scale with BENCH_DEVICES,
+# BENCH_ROLLOUT_DEVICES or BENCH_ARGS (e.g. BENCH_ARGS="-only poll").
+BENCH_ARGS ?=
+bench: build
+	$(GO) run ./loadtest/bench/cmd/gosling-bench -bin $(BIN) -json bench-results.json $(BENCH_ARGS)
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

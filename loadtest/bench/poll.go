@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/gosling-ota/gosling/loadtest"
+)
+
+// Fleet settings shared by the poll scenario's load phases.
+const (
+	tokenSecret = "gosling-bench-secret"
+	pollPrefix  = "bench-"
+)
+
+// runLoad runs the fleet simulator, logs its table and keeps its report
+// under label in the details.
+func (r *runner) runLoad(tb *harnessTB, label string, cfg loadtest.Config) *loadtest.Report {
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = r.cfg.Concurrency
+	}
+	cfg.Timeout = 10 * time.Second
+	rep, err := loadtest.Run(r.ctx, cfg)
+	check(tb, err, label)
+	r.logf("%s:\n%s", label, rep.Table())
+	r.detail("loadgen_"+label, rep)
+	if r.ctx.Err() != nil {
+		tb.Fatalf("%s: %v", label, r.ctx.Err())
+	}
+	return rep
+}
+
+// wantFewErrors fails the scenario when more than 0.1 % of a run's
+// requests failed: its rates would not be poll rates.
+func wantFewErrors(tb *harnessTB, label string, rep *loadtest.Report) {
+	if rep.Requests == 0 || float64(rep.Errors) > 0.001*float64(rep.Requests) {
+		tb.Fatalf("%s: %d of %d requests failed:\n%s", label, rep.Errors, rep.Requests, rep.Table())
+	}
+}
+
+// pollScenario measures the embedded default (`gosling serve`, SQLite,
+// in-process bus) with TargetToken auth bound by tofu: memory per device,
+// saturation throughput against the baseline server, latency at 50 % and
+// 80 % of saturation, and a profile of the saturated server.
+func (r *runner) pollScenario(tb *harnessTB) {
+	n := r.cfg.Devices
+	// The L1 cache must hold the whole fleet; the product's default (64
+	// MiB) is sized for ~100,000 devices. 1.5 KiB per device is above an
+	// entry's accounted cost (ddi entry.cost, ~0.8 KiB for these devices).
+	cacheBytes := max(int64(64<<20), int64(n)*1536)
+	srv := r.startGosling(tb, "serve-poll", goslingOpts{
+		role: "serve", dataDir: filepath.Join(tb.TempDir(), "data"), token: "bench-admin-token",
+		args: []string{"--device-auth", "tofu", "--poll-interval", "1h", "--cache-bytes", fmt.Sprint(cacheBytes)},
+	})
+	fleet := loadtest.Config{
+		Target: srv.ddiURL, Devices: n, IDPrefix: pollPrefix,
+		Auth: loadtest.AuthTarget, TokenSecret: tokenSecret,
+	}
+
+	// Memory: RSS before any device, after every device registered and
+	// polled once more (so every device's answer is in L1).
+	rssBefore, err := srv.rss()
+	check(tb, err, "rss")
+	reg := fleet
+	reg.RegisterOnly = true
+	t0 := time.Now()
+	rep := r.runLoad(tb, "register", reg)
+	regTime := time.Since(t0)
+	wantFewErrors(tb, "register", rep)
+	r.addRow(newRow("registration, SQLite + tofu token bind (poll + configData)", float64(n)/regTime.Seconds(), "devices/s", 0, nil,
+		fmt.Sprintf("%d devices in %s", n, regTime.Round(time.Second))))
+
+	warm := fleet
+	warm.MaxRequests = int64(n)
+	rep = r.runLoad(tb, "warm", warm)
+	wantFewErrors(tb, "warm", rep)
+	time.Sleep(time.Second) // let ristretto's set buffers drain
+	rssAfter, err := srv.rss()
+	check(tb, err, "rss")
+	perDev := float64(rssAfter-rssBefore) / float64(n)
+	r.detail("memory", map[string]any{"devices": n, "rss_before": rssBefore, "rss_after": rssAfter, "cache_bytes": cacheBytes})
+	r.addRow(newRow("memory per cached device (ΔRSS/N)", perDev, "bytes", 0, atMost(300),
+		fmt.Sprintf("N=%d, VmRSS %d MiB → %d MiB, --cache-bytes %d MiB", n, rssBefore>>20, rssAfter>>20, cacheBytes>>20)))
+
+	// Throughput: closed loop, same generator and settings, against
+	// Gosling and the baseline server, interleaved in two rounds of half
+	// the duration each, so a drift in the machine's load (it is shared)
+	// does not favour one side.
+	base := r.startBaseline(tb)
+	sat := fleet
+	sat.Duration = max(r.cfg.Duration/2, time.Second)
+	var gPolls, bPolls uint64
+	var gSecs, bSecs float64
+	for round := range 2 {
+		gRep := r.runLoad(tb, fmt.Sprintf("saturation_gosling_%d", round), sat)
+		wantFewErrors(tb, "saturation_gosling", gRep)
+		bsat := sat
+		bsat.Target = base
+		bRep := r.runLoad(tb, fmt.Sprintf("saturation_baseline_%d", round), bsat)
+		wantFewErrors(tb, "saturation_baseline", bRep)
+		gPolls, gSecs = gPolls+gRep.Op("poll").OK, gSecs+gRep.Elapsed.Seconds()
+		bPolls, bSecs = bPolls+bRep.Op("poll").OK, bSecs+bRep.Elapsed.Seconds()
+	}
+	gRate, bRate := float64(gPolls)/gSecs, float64(bPolls)/bSecs
+	r.baselinePollRate = bRate
+	r.addRow(newRow(fmt.Sprintf("poll throughput, %d devices, TargetToken, closed loop c=%d", n, r.cfg.Concurrency), gRate, "polls/s", bRate, ratioAtLeast(0.85),
+		"baseline = constant-answer fasthttp server (gosling loadgen --baseline-listen), same generator"))
+
+	// Latency in the open model at 50 % and 80 % of Gosling's saturation.
+	for _, share := range []float64{0.5, 0.8} {
+		lat := fleet
+		lat.Duration = r.cfg.Duration
+		lat.Rate = share * gRate
+		label := fmt.Sprintf("latency_%.0f", share*100)
+		rep := r.runLoad(tb, label, lat)
+		wantFewErrors(tb, label, rep)
+		p := rep.Op("poll").Latency
+		note := fmt.Sprintf("offered %.0f/s, achieved %.0f/s, skipped %d, schedule lag p99 %s", lat.Rate, rep.Op("poll").Rate, rep.Skipped, rep.Lag.P99)
+		var target *Target
+		if share == 0.5 {
+			target = atMost(2)
+		}
+		r.addRow(newRow(fmt.Sprintf("poll latency p50 at %.0f%% of saturation", share*100), ms(p.P50), "ms", 0, nil, ""))
+		r.addRow(newRow(fmt.Sprintf("poll latency p99 at %.0f%% of saturation", share*100), ms(p.P99), "ms", 0, target, note))
+	}
+
+	if r.cfg.Profile {
+		r.profilePolls(tb, srv, fleet)
+	}
+}
+
+// startBaseline runs `gosling loadgen --baseline-listen` and returns its
+// URL.
+func (r *runner) startBaseline(tb *harnessTB) string {
+	addr, err := freeAddr()
+	check(tb, err, "free port")
+	p, err := startProc("baseline", filepath.Join(r.logDir, "baseline.log"), r.cfg.Bin, "loadgen", "--baseline-listen", addr)
+	check(tb, err, "baseline")
+	tb.Cleanup(p.stop)
+	check(tb, waitHTTP(p, "http://"+addr+"/", 0, 10*time.Second), "baseline")
+	return "http://" + addr
+}
