@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// HandlingSkip is the third handling type an action may have besides
+// HandlingForced and HandlingAttempt (hawkBit's "skip": outside a
+// maintenance window). Rollouts never ask for it.
+const HandlingSkip = "skip"
+
 // ActionStatus is the state of an action.
 type ActionStatus string
 
@@ -118,7 +123,8 @@ type ActionFilter struct {
 // ActionStore keeps actions and their feedback.
 //
 // The state machine (applied by RecordFeedback in the same transaction as
-// the feedback row): any feedback on a pending action makes it running;
+// the feedback row, through Feedback.Validate, Action.ApplyFeedback,
+// NextActionStatus and DeviceStatusAfter): any feedback on a pending action makes it running;
 // deployment feedback closed+success or closed+none → succeeded (device gets
 // the software's version, InstalledSoftwareID, ConfigRequested);
 // closed+failure → failed (device gets SkipSoftwareID); other executions keep
@@ -152,4 +158,166 @@ type ActionStore interface {
 	RecordFeedback(ctx context.Context, batch []*Feedback) ([]FeedbackResult, error)
 	// Feedback returns an action's feedback in arrival order, from offset.
 	Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit int) ([]*Feedback, error)
+}
+
+// PrepareCreate applies CreateAction's defaults to a new action (Download
+// and Update HandlingForced) and checks what needs no store: EINVALID for
+// a handling type other than forced, attempt and skip, and for a negative
+// Wave or a Wave other than 0 without a rollout. The checks against the
+// rollout are CheckRollout's.
+func (a *Action) PrepareCreate() error {
+	if a.Download == "" {
+		a.Download = HandlingForced
+	}
+	if a.Update == "" {
+		a.Update = HandlingForced
+	}
+	if !validActionHandling(a.Download) || !validActionHandling(a.Update) {
+		return Errorf(EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
+	}
+	if a.Wave < 0 || (a.RolloutID == 0 && a.Wave != 0) {
+		return Errorf(EINVALID, "wave %d: want a wave index of the action's rollout", a.Wave)
+	}
+	return nil
+}
+
+func validActionHandling(h string) bool {
+	return h == HandlingForced || h == HandlingAttempt || h == HandlingSkip
+}
+
+// CheckRollout checks a new action against its rollout, which has waves
+// waves and the given status: EINVALID if it has no wave a.Wave,
+// EUNAVAILABLE if it offers nothing now (see StatusOffers: a frontline's
+// catalog may lag behind a pause).
+func (a *Action) CheckRollout(waves int, status string) error {
+	if a.Wave >= waves {
+		return Errorf(EINVALID, "rollout %d has no wave %d", a.RolloutID, a.Wave)
+	}
+	if !StatusOffers(status) {
+		return Errorf(EUNAVAILABLE, "rollout %d is %s and offers nothing", a.RolloutID, status)
+	}
+	return nil
+}
+
+// CheckMaxConcurrent returns EUNAVAILABLE when a rollout bounded to
+// maxConcurrent open actions (0 or less: unbounded) already has open ones.
+func CheckMaxConcurrent(rolloutID int64, open, maxConcurrent int) error {
+	if maxConcurrent > 0 && open >= maxConcurrent {
+		return Errorf(EUNAVAILABLE, "rollout %d already has %d open actions (max_concurrent %d); retry when some finish",
+			rolloutID, open, maxConcurrent)
+	}
+	return nil
+}
+
+// Cancel asks the device to cancel a: a pending or running action becomes
+// canceling, updated at at, and Cancel reports true; a canceling action
+// stays as it is (false). Returns ENOTALLOWED for a closed action.
+func (a *Action) Cancel(at time.Time) (changed bool, err error) {
+	switch {
+	case a.Status == ActionCanceling:
+		return false, nil
+	case !a.Status.Open():
+		return false, Errorf(ENOTALLOWED, "action %d is %s and can no longer be canceled", a.ID, a.Status)
+	}
+	a.Status, a.UpdatedAt = ActionCanceling, at
+	return true, nil
+}
+
+// executions are the Feedback executions the state machine knows.
+var executions = map[string]bool{
+	ExecClosed: true, ExecProceeding: true, ExecCanceled: true, ExecScheduled: true,
+	ExecRejected: true, ExecResumed: true, ExecDownloaded: true, ExecDownload: true,
+}
+
+// Validate returns EINVALID for a kind, execution or finished value the
+// action state machine does not know. An empty Finished means
+// FinishedNone.
+func (f *Feedback) Validate() error {
+	if f.Kind != FeedbackDeployment && f.Kind != FeedbackCancel {
+		return Errorf(EINVALID, "unknown feedback kind %q", f.Kind)
+	}
+	if !executions[f.Execution] {
+		return Errorf(EINVALID, "unknown execution %q", f.Execution)
+	}
+	switch f.Finished {
+	case FinishedSuccess, FinishedFailure, FinishedNone, "":
+	default:
+		return Errorf(EINVALID, "unknown finished result %q", f.Finished)
+	}
+	return nil
+}
+
+// ApplyFeedback applies feedback fb, received at at, to a: the status
+// moves as NextActionStatus says, the progress is the reported one (if
+// any), UpdatedAt is at, and ClosedAt too when the action closes. fb must
+// be valid (Validate) and the action's: the store looks the action up.
+// Returns EGONE if a is closed (also when a device repeats its final
+// feedback after a lost answer) and ENOTALLOWED for cancel feedback on an
+// action that is not canceling; a is unchanged then.
+func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) error {
+	if !a.Status.Open() {
+		return Errorf(EGONE, "action %d is already %s", a.ID, a.Status)
+	}
+	if fb.Kind == FeedbackCancel && a.Status != ActionCanceling {
+		return Errorf(ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
+	}
+	a.Status = NextActionStatus(a.Status, fb)
+	if fb.Progress != nil {
+		a.Progress = *fb.Progress
+	}
+	a.UpdatedAt = at
+	if !a.Status.Open() {
+		a.ClosedAt = at
+	}
+	return nil
+}
+
+// NextActionStatus is the action state machine of ActionStore: the status
+// of an open action in status cur after valid feedback fb that the action
+// accepts (see ApplyFeedback).
+//
+// Choices the state machine leaves open: deployment feedback on a
+// canceling action follows the deployment rules (a device that finished
+// installing before it saw the cancel reports closed+success, and the
+// action succeeds); deployment executions other than closed keep the
+// action open, and a canceling action stays canceling.
+func NextActionStatus(cur ActionStatus, fb *Feedback) ActionStatus {
+	if cur == ActionPending {
+		cur = ActionRunning
+	}
+	failure := fb.Finished == FinishedFailure
+	if fb.Kind == FeedbackCancel {
+		switch {
+		case fb.Execution == ExecCanceled, fb.Execution == ExecClosed && !failure:
+			return ActionCanceled
+		case fb.Execution == ExecRejected, fb.Execution == ExecClosed && failure:
+			return ActionRunning
+		}
+		return cur
+	}
+	if fb.Execution == ExecClosed {
+		if failure {
+			return ActionFailed
+		}
+		return ActionSucceeded
+	}
+	return cur
+}
+
+// DeviceStatusAfter returns the status of a device whose action just
+// closed in status closed: in_sync after success, failed after failure;
+// a canceled action gives the device back prior, the status it had when
+// the action opened (the device still runs what it ran), registered if
+// that is unknown or updating.
+func DeviceStatusAfter(closed ActionStatus, prior string) string {
+	switch closed {
+	case ActionFailed:
+		return DeviceFailed
+	case ActionCanceled:
+		if prior == "" || prior == DeviceUpdating {
+			return DeviceRegistered
+		}
+		return prior
+	}
+	return DeviceInSync
 }

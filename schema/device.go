@@ -2,6 +2,8 @@ package schema
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -127,6 +129,15 @@ const (
 	ConfigRemove  ConfigMode = "remove"
 )
 
+// Valid reports whether m is one of the known modes; "" means merge.
+func (m ConfigMode) Valid() bool {
+	switch m {
+	case "", ConfigMerge, ConfigReplace, ConfigRemove:
+		return true
+	}
+	return false
+}
+
 // DeviceFilter selects a page of devices.
 type DeviceFilter struct {
 	Tenant string
@@ -155,8 +166,9 @@ type DeviceStore interface {
 	// Devices returns the devices matching f, ordered by id, and the total count.
 	Devices(ctx context.Context, f DeviceFilter) ([]*Device, int, error)
 	// CreateDevice inserts d (Tenant and ID set; zero UpdateMode means
-	// ModeRollout, empty Feed means DefaultFeed) and fills its stored fields.
-	// Returns ECONFLICT if it exists.
+	// ModeRollout, empty Feed means DefaultFeed: see PrepareCreate) and
+	// fills its stored fields. Returns ECONFLICT if it exists, EINVALID as
+	// PrepareCreate does.
 	CreateDevice(ctx context.Context, d *Device) error
 	// UpdateDevice applies u and returns the new device. Changing the update
 	// mode, software or feed clears SkipSoftwareID. Returns ENOTFOUND.
@@ -177,4 +189,164 @@ type DeviceStore interface {
 	// TouchDevices records last-seen times and addresses in one transaction;
 	// unknown devices are ignored.
 	TouchDevices(ctx context.Context, seen []Seen) error
+}
+
+// NormalizeTags returns tags sorted, without duplicates and without "",
+// and never nil: the form devices keep their tags in.
+func NormalizeTags(tags []string) []string {
+	out := slices.Compact(slices.Sorted(slices.Values(tags)))
+	if len(out) > 0 && out[0] == "" {
+		out = out[1:]
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// CheckPollInterval returns EINVALID unless d is a valid per-device poll
+// override: 0 (none) or 1s..MaxPollInterval.
+func CheckPollInterval(d time.Duration) error {
+	if d != 0 && (d < time.Second || d > MaxPollInterval) {
+		return Errorf(EINVALID, "poll interval %s is outside 1s..23:59:59 (0 removes the override)", d)
+	}
+	return nil
+}
+
+// PrepareCreate checks a device about to be created and fills in what
+// CreateDevice promises: UpdateMode defaults to ModeRollout, Feed to
+// DefaultFeed, Attributes to an empty map, SWVersion to the sw_version
+// attribute; Tags are normalised (NormalizeTags). The fields the store
+// owns start over: Status registered, ConfigRequested true (the first poll
+// asks for configData), and no installed, skipped, open or last action.
+// Returns EINVALID for an empty tenant or id, an unknown update mode or a
+// PollInterval CheckPollInterval refuses. The store still sets CreatedAt
+// and keeps times at its precision, and checks SoftwareID.
+func (d *Device) PrepareCreate() error {
+	if d.Tenant == "" || d.ID == "" {
+		return Errorf(EINVALID, "device tenant and id are required")
+	}
+	if d.UpdateMode == "" {
+		d.UpdateMode = ModeRollout
+	}
+	if !d.UpdateMode.Valid() {
+		return Errorf(EINVALID, "unknown update mode %q", d.UpdateMode)
+	}
+	if err := CheckPollInterval(d.PollInterval); err != nil {
+		return err
+	}
+	if d.Feed == "" {
+		d.Feed = DefaultFeed
+	}
+	if d.Attributes == nil {
+		d.Attributes = map[string]string{}
+	}
+	if d.SWVersion == "" {
+		d.SWVersion = d.Attributes[AttrSWVersion]
+	}
+	d.Tags = NormalizeTags(d.Tags)
+	d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID = 0, 0, 0, 0
+	d.Status = DeviceRegistered
+	d.ConfigRequested = true
+	return nil
+}
+
+// ApplyConfig applies configData to d as SetAttributes describes: merge
+// (also for an empty mode) adds and overwrites keys, replace sets exactly
+// data, remove deletes the keys of data. A sw_version in merged or
+// replaced data becomes SWVersion while the device has no
+// InstalledSoftwareID (a successful install outranks the report).
+// ConfigRequested is cleared. mode must be valid (ConfigMode.Valid).
+func (d *Device) ApplyConfig(mode ConfigMode, data map[string]string) {
+	switch mode {
+	case ConfigReplace:
+		d.Attributes = maps.Clone(data)
+		if d.Attributes == nil {
+			d.Attributes = map[string]string{}
+		}
+	case ConfigRemove:
+		for k := range data {
+			delete(d.Attributes, k)
+		}
+	default:
+		if d.Attributes == nil {
+			d.Attributes = map[string]string{}
+		}
+		maps.Copy(d.Attributes, data)
+	}
+	if v := data[AttrSWVersion]; v != "" && mode != ConfigRemove && d.InstalledSoftwareID == 0 {
+		d.SWVersion = v
+	}
+	d.ConfigRequested = false
+}
+
+// Normalize checks u and brings it to the form a store applies: Feed ""
+// becomes DefaultFeed and Tags are normalised (NormalizeTags). It sets
+// u's pointers to new values and never writes through them, so the
+// caller's variables keep their values. Returns EINVALID for an unknown
+// update mode or a PollInterval CheckPollInterval refuses. Whether a
+// non-zero SoftwareID exists is the store's to check.
+func (u *DeviceUpdate) Normalize() error {
+	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
+		return Errorf(EINVALID, "unknown update mode %q", *u.UpdateMode)
+	}
+	if u.PollInterval != nil {
+		if err := CheckPollInterval(*u.PollInterval); err != nil {
+			return err
+		}
+	}
+	if u.Feed != nil && *u.Feed == "" {
+		feed := DefaultFeed
+		u.Feed = &feed
+	}
+	if u.Tags != nil {
+		tags := NormalizeTags(*u.Tags)
+		u.Tags = &tags
+	}
+	return nil
+}
+
+// ClearsSkip reports whether u changes a setting whose change clears
+// SkipSoftwareID, even to the value it has: the update mode, the software
+// or the feed. That is how an operator retries a failed update.
+func (u *DeviceUpdate) ClearsSkip() bool {
+	return u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil
+}
+
+// Apply applies u, normalised (Normalize), to d, and clears
+// SkipSoftwareID if ClearsSkip says so.
+func (u *DeviceUpdate) Apply(d *Device) {
+	if u.Name != nil {
+		d.Name = *u.Name
+	}
+	if u.TokenHash != nil {
+		d.TokenHash = *u.TokenHash
+	}
+	if u.UpdateMode != nil {
+		d.UpdateMode = *u.UpdateMode
+	}
+	if u.SoftwareID != nil {
+		d.SoftwareID = *u.SoftwareID
+	}
+	if u.Feed != nil {
+		d.Feed = *u.Feed
+	}
+	if u.Tags != nil {
+		d.Tags = *u.Tags
+	}
+	if u.PollInterval != nil {
+		d.PollInterval = *u.PollInterval
+	}
+	if u.ClearsSkip() {
+		d.SkipSoftwareID = 0
+	}
+}
+
+// CheckBulkTarget returns EINVALID for a zero target: a bulk change
+// (UpdateDevices) must say what it targets.
+func CheckBulkTarget(t *Target) error {
+	if t.IsZero() {
+		return Errorf(EINVALID, "a bulk device update needs a non-empty target")
+	}
+	return nil
 }

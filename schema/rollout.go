@@ -151,8 +151,9 @@ type RolloutStore interface {
 	Rollouts(ctx context.Context, tenant string) ([]*Rollout, error)
 	// CreateRollout inserts r (status running unless set; Download and
 	// Update forced unless set; CurrentWave -1; one 100% wave when none is
-	// given) and sets ID, CreatedAt and UpdatedAt. Returns ENOTFOUND if its
-	// software does not exist, EINVALID for invalid waves or handling.
+	// given: see PrepareCreate) and sets ID, CreatedAt and UpdatedAt.
+	// Returns ENOTFOUND if its software does not exist, EINVALID as
+	// PrepareCreate does (invalid status, waves, handling, window…).
 	CreateRollout(ctx context.Context, r *Rollout) error
 	// UpdateRollout stores r's mutable fields (Status, Waves, CurrentWave,
 	// AwaitingApproval, Reason, Name, Target, StartAt, MaxConcurrent,
@@ -173,4 +174,196 @@ type RolloutStore interface {
 	// RolloutEvents returns a rollout's events with ID > after, oldest
 	// first, at most limit (0: 100).
 	RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit int) ([]*RolloutEvent, error)
+}
+
+// PrepareCreate applies CreateRollout's defaults to a new rollout and
+// checks it: Status running, Feed DefaultFeed, Download and Update
+// HandlingForced, one 100% wave when none is given; CurrentWave is always
+// -1 (the engine opens waves). Returns EINVALID for a status other than
+// draft, running and paused, and whatever Normalize returns.
+func (r *Rollout) PrepareCreate() error {
+	if r.Status == "" {
+		r.Status = RolloutRunning
+	}
+	if r.Feed == "" {
+		r.Feed = DefaultFeed
+	}
+	if r.Download == "" {
+		r.Download = HandlingForced
+	}
+	if r.Update == "" {
+		r.Update = HandlingForced
+	}
+	if len(r.Waves) == 0 {
+		r.Waves = []Wave{{Percent: 100}}
+	}
+	r.CurrentWave = -1
+	switch r.Status {
+	case RolloutDraft, RolloutRunning, RolloutPaused:
+	default:
+		return Errorf(EINVALID, "a rollout is created draft, running or paused, not %q", r.Status)
+	}
+	return r.Normalize()
+}
+
+// Normalize checks r (Validate) and brings it to the form a store keeps:
+// a zero Target becomes nil. Stores call it on every write (CreateRollout
+// through PrepareCreate, UpdateRollout).
+func (r *Rollout) Normalize() error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if r.Target.IsZero() {
+		r.Target = nil
+	}
+	return nil
+}
+
+// Validate returns EINVALID for an unknown status or handling type (a
+// rollout's are forced or attempt), waves that break the rules of Wave
+// (see validateWaves), a CurrentWave outside -1..len(Waves)-1, a negative
+// MaxConcurrent, or an invalid maintenance window. Any status is valid
+// here; CreateRollout and SetRolloutStatus restrict further.
+func (r *Rollout) Validate() error {
+	switch r.Status {
+	case RolloutDraft, RolloutRunning, RolloutPaused, RolloutFinished, RolloutAborted:
+	default:
+		return Errorf(EINVALID, "unknown rollout status %q", r.Status)
+	}
+	for _, h := range []string{r.Download, r.Update} {
+		if h != HandlingForced && h != HandlingAttempt {
+			return Errorf(EINVALID, "rollout handling types must be forced or attempt, not %q/%q", r.Download, r.Update)
+		}
+	}
+	if err := validateWaves(r.Waves); err != nil {
+		return err
+	}
+	if r.CurrentWave < -1 || r.CurrentWave >= len(r.Waves) {
+		return Errorf(EINVALID, "current wave %d is outside -1..%d", r.CurrentWave, len(r.Waves)-1)
+	}
+	if r.MaxConcurrent < 0 {
+		return Errorf(EINVALID, "max_concurrent %d is negative", r.MaxConcurrent)
+	}
+	if r.Window != nil {
+		if err := r.Window.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateWaves enforces the rules of Wave: at least one wave; each sets
+// exactly one of Percent in (0, 100] and Count > 0; percents never
+// decrease from one percent wave to the next; the rule settings are in
+// range. Errors count waves from 1, as operators do.
+func validateWaves(waves []Wave) error {
+	if len(waves) == 0 {
+		return Errorf(EINVALID, "a rollout needs at least one wave")
+	}
+	prev := 0.0
+	for i, w := range waves {
+		n := i + 1
+		switch {
+		case w.Percent != 0 && w.Count != 0:
+			return Errorf(EINVALID, "wave %d sets both percent and count; set one", n)
+		case w.Count < 0:
+			return Errorf(EINVALID, "wave %d count %d must be positive", n, w.Count)
+		case w.Count == 0 && !(w.Percent > 0 && w.Percent <= 100):
+			return Errorf(EINVALID, "wave %d percent %g is outside (0, 100] (or set a count)", n, w.Percent)
+		case w.Percent != 0 && w.Percent < prev:
+			return Errorf(EINVALID, "wave %d percent %g is below the previous wave's %g: waves are cumulative", n, w.Percent, prev)
+		case w.SuccessPercent < 0 || w.SuccessPercent > 100:
+			return Errorf(EINVALID, "wave %d success_percent %g is outside 0..100", n, w.SuccessPercent)
+		case w.ErrorPercent < 0 || w.ErrorPercent > 100:
+			return Errorf(EINVALID, "wave %d error_percent %g is outside 0..100", n, w.ErrorPercent)
+		case w.ErrorCount < 0 || w.MinFinished < 0 || w.AcceptedFailures < 0:
+			return Errorf(EINVALID, "wave %d error_count, min_finished and accepted_failures must not be negative", n)
+		case w.OnError != "" && w.OnError != OnErrorPause && w.OnError != OnErrorAbort:
+			return Errorf(EINVALID, "wave %d on_error must be pause or abort, not %q", n, w.OnError)
+		}
+		if w.Percent != 0 {
+			prev = w.Percent
+		}
+	}
+	return nil
+}
+
+// RolloutStatusFinal reports whether a rollout in this status can no
+// longer change status: finished and aborted.
+func RolloutStatusFinal(status string) bool {
+	return status == RolloutFinished || status == RolloutAborted
+}
+
+// CheckSetRolloutStatus returns EINVALID unless status is one an operator
+// may set with SetRolloutStatus: running, paused or aborted.
+func CheckSetRolloutStatus(status string) error {
+	switch status {
+	case RolloutRunning, RolloutPaused, RolloutAborted:
+		return nil
+	}
+	return Errorf(EINVALID, "rollout status can be set to running, paused or aborted, not %q", status)
+}
+
+// CanSetStatus is the operator's rule (SetRolloutStatus) for moving r to
+// status: running starts a draft or resumes a paused rollout, paused
+// pauses a running one, aborted stops any that is not final; the status r
+// already has is always allowed (a no-op). Returns ENOTALLOWED otherwise.
+// status must pass CheckSetRolloutStatus.
+func (r *Rollout) CanSetStatus(status string) error {
+	if r.Status == status {
+		return nil
+	}
+	allowed := false
+	switch status {
+	case RolloutRunning:
+		allowed = r.Status == RolloutDraft || r.Status == RolloutPaused
+	case RolloutPaused:
+		allowed = r.Status == RolloutRunning
+	case RolloutAborted:
+		allowed = !RolloutStatusFinal(r.Status)
+	}
+	if !allowed {
+		return Errorf(ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, r.Status, status)
+	}
+	return nil
+}
+
+// CanUpdateStatus is UpdateRollout's rule for a stored rollout r written
+// with status: any change but one of a final status (RolloutStatusFinal),
+// which is ENOTALLOWED. The engine, not this rule, decides which changes
+// make sense.
+func (r *Rollout) CanUpdateStatus(status string) error {
+	if RolloutStatusFinal(r.Status) && status != r.Status {
+		return Errorf(ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, r.Status, status)
+	}
+	return nil
+}
+
+// Add counts n devices whose newest action of the rollout is of wave wave
+// and in status: pending in Pending, running and canceling in Running, the
+// closed states in their own counts. An action whose wave no longer exists
+// (the waves were shortened) counts in the nearest wave. c must not be
+// empty.
+func (c ActionCounts) Add(wave int, status ActionStatus, n int) {
+	s := &c[min(max(wave, 0), len(c)-1)]
+	switch status {
+	case ActionPending:
+		s.Pending += n
+	case ActionRunning, ActionCanceling:
+		s.Running += n
+	case ActionSucceeded:
+		s.Succeeded += n
+	case ActionFailed:
+		s.Failed += n
+	case ActionCanceled:
+		s.Canceled += n
+	}
+}
+
+// Validate returns EINVALID for an event without a Type.
+func (e *RolloutEvent) Validate() error {
+	if e.Type == "" {
+		return Errorf(EINVALID, "rollout event type is required")
+	}
+	return nil
 }

@@ -54,3 +54,18 @@ type SoftwareStore interface {
 	// ENOTFOUND if it does not exist.
 	DeleteSoftware(ctx context.Context, tenant string, id int64) (blobShared bool, err error)
 }
+
+// PrepareCreate checks software about to be created and fills in what
+// CreateSoftware promises: a nil Hardware becomes an empty list. Returns
+// EINVALID without a tenant or version. Whether the version clashes with
+// another (HardwareOverlaps) is the store's to check, in the transaction
+// that inserts.
+func (s *Software) PrepareCreate() error {
+	if s.Tenant == "" || s.Version == "" {
+		return Errorf(EINVALID, "software tenant and version are required")
+	}
+	if s.Hardware == nil {
+		s.Hardware = []Hardware{}
+	}
+	return nil
+}

@@ -26,3 +26,12 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// CheckTenant returns EINVALID for an empty tenant name: a tenant's
+// settings (gateway token, poll settings) need a tenant to belong to.
+func CheckTenant(tenant string) error {
+	if tenant == "" {
+		return Errorf(EINVALID, "tenant is required")
+	}
+	return nil
+}

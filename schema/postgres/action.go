@@ -11,19 +11,6 @@ import (
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// Action and feedback listing limits.
-const (
-	defaultActionLimit = 100
-	maxActionLimit     = 1000
-)
-
-// Handling types of an action (hawkBit's).
-const (
-	handlingForced  = "forced"
-	handlingAttempt = "attempt"
-	handlingSkip    = "skip"
-)
-
 const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
 	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status, wave`
 
@@ -76,7 +63,7 @@ func (db *DB) Action(ctx context.Context, tenant, deviceID string, id int64) (*s
 // Actions returns actions matching f, newest first, and the total count.
 // Limit defaults to 100 and is capped at 1000.
 func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {
-	n, err := limit(f.Offset, f.Limit, defaultActionLimit, maxActionLimit)
+	n, err := schema.PageLimit(f.Offset, f.Limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -120,10 +107,6 @@ func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Act
 	return list, total, nil
 }
 
-func validHandling(h string) bool {
-	return h == handlingForced || h == handlingAttempt || h == handlingSkip
-}
-
 // CreateAction inserts a pending action (Download and Update default to
 // "forced"), sets its ID, timestamps and status, makes it the device's
 // ActionID and the device status updating. Returns ECONFLICT if the device
@@ -133,17 +116,8 @@ func validHandling(h string) bool {
 // EUNAVAILABLE when the rollout's MaxConcurrent actions are already open
 // (see checkRolloutAction).
 func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
-	if a.Download == "" {
-		a.Download = handlingForced
-	}
-	if a.Update == "" {
-		a.Update = handlingForced
-	}
-	if !validHandling(a.Download) || !validHandling(a.Update) {
-		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
-	}
-	if a.Wave < 0 || (a.RolloutID == 0 && a.Wave != 0) {
-		return schema.Errorf(schema.EINVALID, "wave %d: want a wave index of the action's rollout", a.Wave)
+	if err := a.PrepareCreate(); err != nil {
+		return err
 	}
 	t := now()
 	err := db.update(ctx, func(tx pgx.Tx) error {
@@ -203,13 +177,9 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 		if a, err = findAction(ctx, tx, tenant, deviceID, id, true); err != nil {
 			return err
 		}
-		switch {
-		case a.Status == schema.ActionCanceling:
-			return nil
-		case !a.Status.Open():
-			return schema.Errorf(schema.ENOTALLOWED, "action %d is %s and can no longer be canceled", id, a.Status)
+		if changed, err := a.Cancel(now()); err != nil || !changed {
+			return err
 		}
-		a.Status, a.UpdatedAt = schema.ActionCanceling, now()
 		_, err = tx.Exec(ctx, `UPDATE actions SET status = $1, updated_at = $2 WHERE id = $3`,
 			string(a.Status), a.UpdatedAt, id)
 		return err
@@ -221,9 +191,8 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 }
 
 // checkRolloutAction returns ENOTFOUND unless the tenant has the action's
-// rollout, EINVALID if the rollout has no such wave, and EUNAVAILABLE if
-// the rollout no longer offers (paused, aborted, draft) or has a
-// MaxConcurrent and that many open actions.
+// rollout, and the errors of schema.Action.CheckRollout (no such wave; the
+// rollout no longer offers) and schema.CheckMaxConcurrent.
 //
 // The bound must hold until commit against other frontlines creating
 // actions for the same rollout at the same moment: counting alone would let
@@ -256,11 +225,8 @@ func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error 
 			return err
 		}
 	}
-	if a.Wave >= waves {
-		return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", a.RolloutID, a.Wave)
-	}
-	if !schema.StatusOffers(status) {
-		return schema.Errorf(schema.EUNAVAILABLE, "rollout %d is %s and offers nothing", a.RolloutID, status)
+	if err := a.CheckRollout(waves, status); err != nil {
+		return err
 	}
 	if maxOpen <= 0 {
 		return nil
@@ -270,11 +236,7 @@ func checkRolloutAction(ctx context.Context, tx pgx.Tx, a *schema.Action) error 
 		AND rollout_id <> 0 AND status IN ('pending', 'running', 'canceling')`, a.RolloutID).Scan(&open); err != nil {
 		return err
 	}
-	if open >= maxOpen {
-		return schema.Errorf(schema.EUNAVAILABLE, "rollout %d already has %d open actions (max_concurrent %d); retry when some finish",
-			a.RolloutID, open, maxOpen)
-	}
-	return nil
+	return schema.CheckMaxConcurrent(a.RolloutID, open, maxOpen)
 }
 
 // CancelRolloutActions moves every pending or running action of a rollout

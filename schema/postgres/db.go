@@ -378,15 +378,3 @@ func fromNullTime(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
-
-// limit applies a default and a maximum to a page size. Negative values are
-// invalid.
-func limit(offset, n, def, maxN int) (int, error) {
-	if offset < 0 || n < 0 {
-		return 0, schema.Errorf(schema.EINVALID, "offset and limit must not be negative")
-	}
-	if n == 0 {
-		return def, nil
-	}
-	return min(n, maxN), nil
-}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,12 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gosling-ota/gosling/schema"
-)
-
-// Device listing limits.
-const (
-	defaultDeviceLimit = 100
-	maxDeviceLimit     = 1000
 )
 
 const deviceColumns = `tenant, id, name, token_hash, update_mode, software_id, feed, attributes,
@@ -79,7 +72,7 @@ func (db *DB) Device(ctx context.Context, tenant, id string) (*schema.Device, er
 // ordered by id, and the total count. Limit defaults to 100 and is capped
 // at 1000.
 func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Device, int, error) {
-	n, err := limit(f.Offset, f.Limit, defaultDeviceLimit, maxDeviceLimit)
+	n, err := schema.PageLimit(f.Offset, f.Limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -114,40 +107,16 @@ func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Dev
 	return devices, total, nil
 }
 
-// CreateDevice inserts d and fills its stored fields: UpdateMode defaults to
-// rollout, Feed to "default"; Status is registered, ConfigRequested true (the
-// first poll asks for configData), CreatedAt now, and the ids of installed,
-// skipped and open actions zero. A sw_version attribute becomes SWVersion
-// when SWVersion is empty. Returns ECONFLICT if the device exists, EINVALID
-// for an empty id or an unknown update mode, ENOTFOUND for a non-zero
+// CreateDevice inserts d and fills its stored fields as
+// schema.Device.PrepareCreate says, with CreatedAt now and PollInterval
+// and LastSeen at millisecond precision. Returns ECONFLICT if the device
+// exists, EINVALID as PrepareCreate does, ENOTFOUND for a non-zero
 // SoftwareID not in the tenant.
 func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
-	if d.Tenant == "" || d.ID == "" {
-		return schema.Errorf(schema.EINVALID, "device tenant and id are required")
-	}
-	if d.UpdateMode == "" {
-		d.UpdateMode = schema.ModeRollout
-	}
-	if !d.UpdateMode.Valid() {
-		return schema.Errorf(schema.EINVALID, "unknown update mode %q", d.UpdateMode)
-	}
-	if d.Feed == "" {
-		d.Feed = schema.DefaultFeed
-	}
-	if d.Attributes == nil {
-		d.Attributes = map[string]string{}
-	}
-	if d.SWVersion == "" {
-		d.SWVersion = d.Attributes[schema.AttrSWVersion]
-	}
-	if err := checkPollInterval(d.PollInterval); err != nil {
+	if err := d.PrepareCreate(); err != nil {
 		return err
 	}
-	d.Tags = normalizeTags(d.Tags)
 	d.PollInterval = d.PollInterval.Truncate(time.Millisecond)
-	d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID = 0, 0, 0, 0
-	d.Status = schema.DeviceRegistered
-	d.ConfigRequested = true
 	d.CreatedAt = now()
 	d.LastSeen = ms(d.LastSeen)
 	err := db.update(ctx, func(tx pgx.Tx) error {
@@ -170,13 +139,14 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	return wrap("create device", err)
 }
 
-// UpdateDevice applies u and returns the new device. Setting the update
-// mode, software or feed, even to its current value, clears SkipSoftwareID:
-// that is how an operator retries a failed update. Returns ENOTFOUND for
-// the device or a non-zero SoftwareID not in the tenant, EINVALID for an
-// unknown update mode.
+// UpdateDevice applies u and returns the new device (see
+// schema.DeviceUpdate: Normalize, Apply). Setting the update mode,
+// software or feed, even to its current value, clears SkipSoftwareID: that
+// is how an operator retries a failed update. Returns ENOTFOUND for the
+// device or a non-zero SoftwareID not in the tenant, EINVALID as Normalize
+// does.
 func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error) {
-	if err := checkDeviceUpdate(&u); err != nil {
+	if err := u.Normalize(); err != nil {
 		return nil, err
 	}
 	var d *schema.Device
@@ -185,38 +155,13 @@ func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.Devi
 		if d, err = findDevice(ctx, tx, tenant, id, true); err != nil {
 			return err
 		}
-		if u.Name != nil {
-			d.Name = *u.Name
-		}
-		if u.TokenHash != nil {
-			d.TokenHash = *u.TokenHash
-		}
-		if u.UpdateMode != nil {
-			d.UpdateMode = *u.UpdateMode
-		}
-		if u.SoftwareID != nil {
-			if *u.SoftwareID != 0 {
-				if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
-					return err
-				}
-			}
-			d.SoftwareID = *u.SoftwareID
-		}
-		if u.Feed != nil {
-			d.Feed = *u.Feed
-			if d.Feed == "" {
-				d.Feed = schema.DefaultFeed
+		if u.SoftwareID != nil && *u.SoftwareID != 0 {
+			if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
+				return err
 			}
 		}
-		if u.Tags != nil {
-			d.Tags = normalizeTags(*u.Tags)
-		}
-		if u.PollInterval != nil {
-			d.PollInterval = u.PollInterval.Truncate(time.Millisecond)
-		}
-		if u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil {
-			d.SkipSoftwareID = 0
-		}
+		u.Apply(d)
+		d.PollInterval = d.PollInterval.Truncate(time.Millisecond)
 		_, err = tx.Exec(ctx, `UPDATE devices SET name = $1, token_hash = $2, update_mode = $3,
 			software_id = $4, feed = $5, skip_software_id = $6, tags = $7, poll_interval_ms = $8
 			WHERE tenant = $9 AND id = $10`,
@@ -243,15 +188,11 @@ func (db *DB) DeleteDevice(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// SetAttributes applies configData: merge (also for an empty mode) adds and
-// overwrites keys, replace sets exactly data, remove deletes the keys of
-// data. It clears ConfigRequested. A sw_version in merged or replaced data
-// becomes SWVersion while the device has no InstalledSoftwareID. Returns
-// ENOTFOUND, or EINVALID for an unknown mode.
+// SetAttributes applies configData as schema.Device.ApplyConfig does and
+// clears ConfigRequested. Returns ENOTFOUND, or EINVALID for an unknown
+// mode.
 func (db *DB) SetAttributes(ctx context.Context, tenant, id string, mode schema.ConfigMode, data map[string]string) (*schema.Device, error) {
-	switch mode {
-	case "", schema.ConfigMerge, schema.ConfigReplace, schema.ConfigRemove:
-	default:
+	if !mode.Valid() {
 		return nil, schema.Errorf(schema.EINVALID, "unknown configData mode %q", mode)
 	}
 	var d *schema.Device
@@ -260,23 +201,7 @@ func (db *DB) SetAttributes(ctx context.Context, tenant, id string, mode schema.
 		if d, err = findDevice(ctx, tx, tenant, id, true); err != nil {
 			return err
 		}
-		switch mode {
-		case schema.ConfigReplace:
-			d.Attributes = maps.Clone(data)
-			if d.Attributes == nil {
-				d.Attributes = map[string]string{}
-			}
-		case schema.ConfigRemove:
-			for k := range data {
-				delete(d.Attributes, k)
-			}
-		default:
-			maps.Copy(d.Attributes, data)
-		}
-		if v := data[schema.AttrSWVersion]; v != "" && mode != schema.ConfigRemove && d.InstalledSoftwareID == 0 {
-			d.SWVersion = v
-		}
-		d.ConfigRequested = false
+		d.ApplyConfig(mode, data)
 		_, err = tx.Exec(ctx, `UPDATE devices SET attributes = $1, sw_version = $2, config_requested = false
 			WHERE tenant = $3 AND id = $4`, d.Attributes, d.SWVersion, tenant, id)
 		return err

@@ -4,45 +4,17 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// Default and maximum page of DeviceIDs.
-const (
-	defaultDeviceIDsLimit = 1000
-	maxDeviceIDsLimit     = 10000
-)
-
-// checkPollInterval accepts 0 (no override) and 1s..schema.MaxPollInterval.
-func checkPollInterval(d time.Duration) error {
-	if d != 0 && (d < time.Second || d > schema.MaxPollInterval) {
-		return schema.Errorf(schema.EINVALID, "poll interval %s is outside 1s..23:59:59 (0 removes the override)", d)
-	}
-	return nil
-}
-
-// checkDeviceUpdate returns EINVALID for an unknown update mode or a poll
-// interval out of range.
-func checkDeviceUpdate(u *schema.DeviceUpdate) error {
-	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
-		return schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
-	}
-	if u.PollInterval != nil {
-		return checkPollInterval(*u.PollInterval)
-	}
-	return nil
-}
-
 // UpdateDevices applies u to every device of the tenant that t selects, in
 // one transaction, and returns their ids, sorted. The fields of u mean what
-// they mean to UpdateDevice (setting the update mode, software or feed
-// clears SkipSoftwareID). Returns EINVALID for a zero target, an unknown
-// update mode or a poll interval out of range, ENOTFOUND for a non-zero
-// SoftwareID not in the tenant.
+// they mean to UpdateDevice (schema.DeviceUpdate). Returns EINVALID for a
+// zero target (schema.CheckBulkTarget) or as DeviceUpdate.Normalize does,
+// ENOTFOUND for a non-zero SoftwareID not in the tenant.
 //
 // It is one statement: a CTE selects and locks the devices in primary-key
 // order (ORDER BY runs before FOR UPDATE), the UPDATE joins it. Locking in
@@ -50,10 +22,10 @@ func checkDeviceUpdate(u *schema.DeviceUpdate) error {
 // lockDevicesSQL), so a bulk change queues behind them instead of
 // deadlocking.
 func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error) {
-	if t.IsZero() {
-		return nil, schema.Errorf(schema.EINVALID, "a bulk device update needs a target")
+	if err := schema.CheckBulkTarget(&t); err != nil {
+		return nil, err
 	}
-	if err := checkDeviceUpdate(&u); err != nil {
+	if err := u.Normalize(); err != nil {
 		return nil, err
 	}
 	w := db.where()
@@ -77,19 +49,15 @@ func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target,
 		set("software_id", *u.SoftwareID)
 	}
 	if u.Feed != nil {
-		feed := *u.Feed
-		if feed == "" {
-			feed = schema.DefaultFeed
-		}
-		set("feed", feed)
+		set("feed", *u.Feed)
 	}
 	if u.Tags != nil {
-		set("tags", normalizeTags(*u.Tags))
+		set("tags", *u.Tags)
 	}
 	if u.PollInterval != nil {
 		set("poll_interval_ms", u.PollInterval.Milliseconds())
 	}
-	if u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil {
+	if u.ClearsSkip() {
 		sets = append(sets, "skip_software_id = 0")
 	}
 	if len(sets) == 0 {
@@ -129,8 +97,8 @@ func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target,
 // each page is one range scan of the primary key, however deep), at most
 // limit (0 means 1000, capped at 10000). Returns EINVALID for a negative
 // limit.
-func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit_ int) ([]string, error) {
-	n, err := limit(0, limit_, defaultDeviceIDsLimit, maxDeviceIDsLimit)
+func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error) {
+	n, err := schema.PageLimit(0, limit, schema.DefaultIDPageLimit, schema.MaxIDPageLimit)
 	if err != nil {
 		return nil, err
 	}

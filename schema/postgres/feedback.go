@@ -15,11 +15,6 @@ import (
 const feedbackColumns = `id, action_id, kind, execution, finished, code, progress_cnt, progress_of,
 	details, device_time, received_at`
 
-var executions = map[string]bool{
-	schema.ExecClosed: true, schema.ExecProceeding: true, schema.ExecCanceled: true, schema.ExecScheduled: true,
-	schema.ExecRejected: true, schema.ExecResumed: true, schema.ExecDownloaded: true, schema.ExecDownload: true,
-}
-
 // lockActionsSQL reads the actions a batch refers to and locks them until
 // commit. ORDER BY puts the lock step after the sort, so every batch locks
 // in id order and two frontlines' batches sharing actions queue instead of
@@ -69,9 +64,8 @@ const closeDevicesSQL = `UPDATE devices d SET
 //     feedback after a lost answer);
 //   - ENOTALLOWED: cancel feedback on an action that is not canceling.
 //
-// The transitions are those of schema/sqlite (deployment feedback on a
-// canceling action follows the deployment rules; a canceled action gives
-// the device back the status it had before the action opened).
+// The checks and transitions are schema's (Feedback.Validate,
+// Action.ApplyFeedback, schema.NextActionStatus, schema.DeviceStatusAfter).
 //
 // # Cost
 //
@@ -146,7 +140,7 @@ func recordFeedback(ctx context.Context, tx pgx.Tx, batch []*schema.Feedback, re
 	var ids []int64
 	valid := 0
 	for i, fb := range batch {
-		if err := checkFeedback(fb); err != nil {
+		if err := fb.Validate(); err != nil {
 			results[i].Err = err
 			continue
 		}
@@ -200,25 +194,13 @@ func recordFeedback(ctx context.Context, tx pgx.Tx, batch []*schema.Feedback, re
 			continue
 		}
 		a := la.a
-		if !a.Status.Open() {
-			results[i].Err = schema.Errorf(schema.EGONE, "action %d is already %s", a.ID, a.Status)
-			continue
-		}
-		if fb.Kind == schema.FeedbackCancel && a.Status != schema.ActionCanceling {
-			results[i].Err = schema.Errorf(schema.ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
-			continue
-		}
-		a.Status = nextStatus(a.Status, fb)
-		if fb.Progress != nil {
-			a.Progress = *fb.Progress
-		}
 		at := t
 		if !fb.ReceivedAt.IsZero() {
 			at = ms(fb.ReceivedAt)
 		}
-		a.UpdatedAt = at
-		if !a.Status.Open() {
-			a.ClosedAt = at
+		if err := a.ApplyFeedback(fb, at); err != nil {
+			results[i].Err = err
+			continue
 		}
 		la.changed = true
 		snapshot := *a
@@ -242,23 +224,6 @@ func recordFeedback(ctx context.Context, tx pgx.Tx, batch []*schema.Feedback, re
 		return nil, err
 	}
 	return rows, nil
-}
-
-// checkFeedback returns EINVALID for a kind, execution or finished value
-// the state machine does not know.
-func checkFeedback(fb *schema.Feedback) error {
-	if fb.Kind != schema.FeedbackDeployment && fb.Kind != schema.FeedbackCancel {
-		return schema.Errorf(schema.EINVALID, "unknown feedback kind %q", fb.Kind)
-	}
-	if !executions[fb.Execution] {
-		return schema.Errorf(schema.EINVALID, "unknown execution %q", fb.Execution)
-	}
-	switch fb.Finished {
-	case schema.FinishedSuccess, schema.FinishedFailure, schema.FinishedNone, "":
-	default:
-		return schema.Errorf(schema.EINVALID, "unknown finished result %q", fb.Finished)
-	}
-	return nil
 }
 
 func newFeedbackRow(index int, id int64, fb *schema.Feedback, at time.Time) (feedbackRow, error) {
@@ -309,16 +274,7 @@ func queueActionWrites(pipe *pgx.Batch, actions map[int64]*lockedAction) {
 		if a.Status.Open() {
 			continue
 		}
-		status := schema.DeviceInSync
-		switch a.Status {
-		case schema.ActionFailed:
-			status = schema.DeviceFailed
-		case schema.ActionCanceled:
-			status = la.prior
-			if status == "" || status == schema.DeviceUpdating {
-				status = schema.DeviceRegistered
-			}
-		}
+		status := schema.DeviceStatusAfter(a.Status, la.prior)
 		dTenants, dIDs, dStatuses = append(dTenants, a.Tenant), append(dIDs, a.DeviceID), append(dStatuses, status)
 		dOK = append(dOK, a.Status == schema.ActionSucceeded)
 		dSoftware, dActions = append(dSoftware, a.SoftwareID), append(dActions, a.ID)
@@ -421,31 +377,6 @@ func copyFeedback(ctx context.Context, tx pgx.Tx, rows []feedbackRow) error {
 	return err
 }
 
-// nextStatus is the action state machine of schema.ActionStore, for an open
-// action and feedback already checked against it.
-func nextStatus(cur schema.ActionStatus, fb *schema.Feedback) schema.ActionStatus {
-	if cur == schema.ActionPending {
-		cur = schema.ActionRunning
-	}
-	failure := fb.Finished == schema.FinishedFailure
-	if fb.Kind == schema.FeedbackCancel {
-		switch {
-		case fb.Execution == schema.ExecCanceled, fb.Execution == schema.ExecClosed && !failure:
-			return schema.ActionCanceled
-		case fb.Execution == schema.ExecRejected, fb.Execution == schema.ExecClosed && failure:
-			return schema.ActionRunning
-		}
-		return cur
-	}
-	if fb.Execution == schema.ExecClosed {
-		if failure {
-			return schema.ActionFailed
-		}
-		return schema.ActionSucceeded
-	}
-	return cur
-}
-
 func scanFeedback(s scanner) (*schema.Feedback, error) {
 	var (
 		fb        schema.Feedback
@@ -468,8 +399,8 @@ func scanFeedback(s scanner) (*schema.Feedback, error) {
 // Feedback returns an action's feedback in arrival order, from offset; limit
 // defaults to 100 and is capped at 1000. Returns ENOTFOUND if the action is
 // not the device's.
-func (db *DB) Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit_ int) ([]*schema.Feedback, error) {
-	n, err := limit(offset, limit_, defaultActionLimit, maxActionLimit)
+func (db *DB) Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit int) ([]*schema.Feedback, error) {
+	n, err := schema.PageLimit(offset, limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -90,36 +90,16 @@ func (db *DB) Rollouts(ctx context.Context, tenant string) ([]*schema.Rollout, e
 	return list, wrap("list rollouts", err)
 }
 
-// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt. Defaults:
-// status running, feed "default", Download and Update forced, one 100%
-// wave when none is given; CurrentWave is always -1 (the engine opens
-// waves). r is normalised as a read returns it (see checkRollout). Returns
-// ENOTFOUND if its software does not exist in the tenant, EINVALID for a
-// status other than draft, running and paused, an unknown handling type,
-// invalid waves or window, or a negative MaxConcurrent.
+// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt, with the
+// defaults and checks of schema.Rollout.PrepareCreate; r is then
+// normalised as a read returns it (see encodeRollout). Returns ENOTFOUND
+// if its software does not exist in the tenant, EINVALID as PrepareCreate
+// does.
 func (db *DB) CreateRollout(ctx context.Context, r *schema.Rollout) error {
-	if r.Status == "" {
-		r.Status = schema.RolloutRunning
+	if err := r.PrepareCreate(); err != nil {
+		return err
 	}
-	if r.Feed == "" {
-		r.Feed = schema.DefaultFeed
-	}
-	if r.Download == "" {
-		r.Download = schema.HandlingForced
-	}
-	if r.Update == "" {
-		r.Update = schema.HandlingForced
-	}
-	if len(r.Waves) == 0 {
-		r.Waves = []schema.Wave{{Percent: 100}}
-	}
-	r.CurrentWave = -1
-	switch r.Status {
-	case schema.RolloutDraft, schema.RolloutRunning, schema.RolloutPaused:
-	default:
-		return schema.Errorf(schema.EINVALID, "a new rollout's status must be draft, running or paused, not %q", r.Status)
-	}
-	j, err := checkRollout(r)
+	j, err := encodeRollout(r)
 	if err != nil {
 		return err
 	}
@@ -166,8 +146,9 @@ func nextUpdatedAt(prev time.Time) time.Time {
 // millisecond precision), then sets r.UpdatedAt and copies the immutable
 // fields (Feed, SoftwareID, CreatedAt) from the store, so r equals what a
 // read returns. Returns ECONFLICT when the rollout changed since r was
-// read, ENOTFOUND, EINVALID as CreateRollout does (any status is valid),
-// and ENOTALLOWED for a status change of a finished or aborted rollout.
+// read, ENOTFOUND, EINVALID as schema.Rollout.Normalize does (any status
+// is valid), and ENOTALLOWED for a status change of a finished or aborted
+// rollout (schema.Rollout.CanUpdateStatus).
 //
 // The check and the write are one conditional UPDATE, a single round trip
 // on the engine's path: two writers holding the same version cannot both
@@ -175,7 +156,10 @@ func nextUpdatedAt(prev time.Time) time.Time {
 // then re-evaluates its WHERE on the new row (read committed), which no
 // longer matches. Only a failed write reads the row again, to say why.
 func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
-	j, err := checkRollout(r)
+	if err := r.Normalize(); err != nil {
+		return err
+	}
+	j, err := encodeRollout(r)
 	if err != nil {
 		return err
 	}
@@ -199,8 +183,9 @@ func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
 		case !old.UpdatedAt.Equal(prev):
 			return schema.Errorf(schema.ECONFLICT, "rollout %d changed at %s after this version (%s): read it again",
 				r.ID, old.UpdatedAt.Format(time.RFC3339Nano), prev.Format(time.RFC3339Nano))
-		case final(old.Status) && r.Status != old.Status:
-			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, old.Status, r.Status)
+		}
+		if err := old.CanUpdateStatus(r.Status); err != nil {
+			return err
 		}
 		// Changed and changed back in between: still another writer's.
 		return schema.Errorf(schema.ECONFLICT, "rollout %d changed while it was written: read it again", r.ID)
@@ -212,19 +197,16 @@ func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
 	return nil
 }
 
-// SetRolloutStatus is the operator's lifecycle control: running starts a
-// draft or resumes a paused rollout, paused pauses a running one, aborted
-// stops a draft, running or paused one. Setting the status a rollout
-// already has is a no-op that still succeeds. Other changes bump UpdatedAt
-// (so an engine holding the previous version gets ECONFLICT). Returns
-// ENOTFOUND, EINVALID for a status other than running, paused and aborted,
-// and ENOTALLOWED for a change the rollout's state does not allow
-// (resuming or aborting a finished or aborted rollout, pausing a draft).
+// SetRolloutStatus is the operator's lifecycle control, with the rules of
+// schema.CheckSetRolloutStatus and schema.Rollout.CanSetStatus. Setting
+// the status a rollout already has is a no-op that still succeeds. Other
+// changes bump UpdatedAt (so an engine holding the previous version gets
+// ECONFLICT). Returns ENOTFOUND, EINVALID for a status other than running,
+// paused and aborted, and ENOTALLOWED for a change the rollout's state
+// does not allow.
 func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
-	switch status {
-	case schema.RolloutRunning, schema.RolloutPaused, schema.RolloutAborted:
-	default:
-		return nil, schema.Errorf(schema.EINVALID, "rollout status can be set to running, paused or aborted, not %q", status)
+	if err := schema.CheckSetRolloutStatus(status); err != nil {
+		return nil, err
 	}
 	var r *schema.Rollout
 	err := db.update(ctx, func(tx pgx.Tx) error {
@@ -235,17 +217,8 @@ func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, sta
 		if r.Status == status {
 			return nil
 		}
-		allowed := false
-		switch status {
-		case schema.RolloutRunning:
-			allowed = r.Status == schema.RolloutDraft || r.Status == schema.RolloutPaused
-		case schema.RolloutPaused:
-			allowed = r.Status == schema.RolloutRunning
-		case schema.RolloutAborted:
-			allowed = !final(r.Status)
-		}
-		if !allowed {
-			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", id, r.Status, status)
+		if err := r.CanSetStatus(status); err != nil {
+			return err
 		}
 		r.Status, r.UpdatedAt = status, nextUpdatedAt(r.UpdatedAt)
 		_, err = tx.Exec(ctx, `UPDATE rollouts SET status = $1, updated_at = $2 WHERE id = $3`, r.Status, r.UpdatedAt, id)

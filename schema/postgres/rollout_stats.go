@@ -9,12 +9,6 @@ import (
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// Rollout event listing limits.
-const (
-	defaultEventLimit = 100
-	maxEventLimit     = 1000
-)
-
 // rolloutActionCountsSQL counts a rollout's devices by the wave and status
 // of their newest action of the rollout, in one round trip. The inner query
 // walks actions_rollout_device (rollout_id, device_id, id DESC) in order
@@ -35,10 +29,8 @@ const rolloutActionCountsSQL = `SELECT jsonb_array_length(r.waves), c.wave, c.st
 	WHERE r.id = $1 AND r.tenant = $2`
 
 // RolloutActionCounts counts the rollout's devices by their newest action
-// of the rollout, per wave (len = the rollout's wave count): pending in
-// Pending, running and canceling in Running, and the closed states in
-// their own counts. An action whose wave no longer exists (the waves were
-// shortened) counts in the nearest wave. Returns ENOTFOUND.
+// of the rollout, per wave (len = the rollout's wave count), as
+// schema.ActionCounts.Add does. Returns ENOTFOUND.
 func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) (schema.ActionCounts, error) {
 	rows, err := db.pool.Query(ctx, rolloutActionCountsSQL, id, tenant)
 	if err != nil {
@@ -59,19 +51,7 @@ func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) 
 		if wave == nil || len(counts) == 0 { // no actions (LEFT JOIN)
 			return nil
 		}
-		c := &counts[min(max(*wave, 0), len(counts)-1)]
-		switch schema.ActionStatus(*status) {
-		case schema.ActionPending:
-			c.Pending += *n
-		case schema.ActionRunning, schema.ActionCanceling:
-			c.Running += *n
-		case schema.ActionSucceeded:
-			c.Succeeded += *n
-		case schema.ActionFailed:
-			c.Failed += *n
-		case schema.ActionCanceled:
-			c.Canceled += *n
-		}
+		counts.Add(*wave, schema.ActionStatus(*status), *n)
 		return nil
 	})
 	if err != nil {
@@ -88,8 +68,8 @@ func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) 
 // tenant, EINVALID for an empty Type. The insert selects from the rollout
 // row, so the check and the write are one statement.
 func (db *DB) AddRolloutEvent(ctx context.Context, tenant string, e *schema.RolloutEvent) error {
-	if e.Type == "" {
-		return schema.Errorf(schema.EINVALID, "rollout event type is required")
+	if err := e.Validate(); err != nil {
+		return err
 	}
 	at := now()
 	err := db.pool.QueryRow(ctx, `INSERT INTO rollout_events (tenant, rollout_id, type, wave, message, at)
@@ -109,8 +89,8 @@ func (db *DB) AddRolloutEvent(ctx context.Context, tenant string, e *schema.Roll
 // at most limit (0 means 100, capped at 1000). An unknown rollout has no
 // events (a deleted rollout's events are deleted with it). Returns EINVALID
 // for a negative limit.
-func (db *DB) RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit_ int) ([]*schema.RolloutEvent, error) {
-	n, err := limit(0, limit_, defaultEventLimit, maxEventLimit)
+func (db *DB) RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit int) ([]*schema.RolloutEvent, error) {
+	n, err := schema.PageLimit(0, limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (db *DB) Software(ctx context.Context, tenant string, id int64) (*schema.So
 // SoftwareList returns software matching f, newest first by creation (then
 // by id). A zero Limit returns everything from Offset.
 func (db *DB) SoftwareList(ctx context.Context, f schema.SoftwareFilter) ([]*schema.Software, error) {
-	n, err := limit(f.Offset, f.Limit, 0, f.Limit)
+	n, err := schema.PageLimit(f.Offset, f.Limit, 0, f.Limit) // 0: no limit
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +90,8 @@ func (db *DB) SoftwareList(ctx context.Context, f schema.SoftwareFilter) ([]*sch
 // becomes an empty list). Returns ECONFLICT if the tenant already has the
 // same version for overlapping hardware, EINVALID without a version.
 func (db *DB) CreateSoftware(ctx context.Context, s *schema.Software) error {
-	if s.Tenant == "" || s.Version == "" {
-		return schema.Errorf(schema.EINVALID, "software tenant and version are required")
-	}
-	if s.Hardware == nil {
-		s.Hardware = []schema.Hardware{}
+	if err := s.PrepareCreate(); err != nil {
+		return err
 	}
 	created := now()
 	err := db.update(ctx, func(tx pgx.Tx) error {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"encoding/json"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -103,17 +102,4 @@ func (w *where) target(t *schema.Target) error {
 		w.add("(strpos(" + lower("id") + ", " + lower(q) + ") > 0 OR strpos(" + lower("name") + ", " + lower(q) + ") > 0)")
 	}
 	return nil
-}
-
-// normalizeTags returns tags sorted, without duplicates and without "",
-// never nil.
-func normalizeTags(tags []string) []string {
-	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		if t != "" {
-			out = append(out, t)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -24,8 +24,8 @@ func (db *DB) GatewayTokenHash(ctx context.Context, tenant string) (string, erro
 
 // SetGatewayTokenHash sets (or with "" removes) the tenant's GatewayToken hash.
 func (db *DB) SetGatewayTokenHash(ctx context.Context, tenant, hash string) error {
-	if tenant == "" {
-		return schema.Errorf(schema.EINVALID, "tenant is required")
+	if err := schema.CheckTenant(tenant); err != nil {
+		return err
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO tenants (name, gateway_token_hash) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET gateway_token_hash = excluded.gateway_token_hash`, tenant, hash)
@@ -53,8 +53,8 @@ func (db *DB) PollSettings(ctx context.Context, tenant string) (*schema.PollSett
 // Returns EINVALID for a setting out of range (PollSettings.Validate) or
 // an empty tenant.
 func (db *DB) SetPollSettings(ctx context.Context, tenant string, p *schema.PollSettings) error {
-	if tenant == "" {
-		return schema.Errorf(schema.EINVALID, "tenant is required")
+	if err := schema.CheckTenant(tenant); err != nil {
+		return err
 	}
 	if p == nil {
 		p = &schema.PollSettings{}

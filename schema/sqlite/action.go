@@ -9,19 +9,6 @@ import (
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// Action and feedback listing limits.
-const (
-	defaultActionLimit = 100
-	maxActionLimit     = 1000
-)
-
-// Handling types of an action (hawkBit's).
-const (
-	handlingForced  = "forced"
-	handlingAttempt = "attempt"
-	handlingSkip    = "skip"
-)
-
 const actionColumns = `id, tenant, device_id, software_id, rollout_id, status, download_type, update_type,
 	progress_cnt, progress_of, created_at, updated_at, closed_at, prior_status, wave`
 
@@ -66,7 +53,7 @@ func (db *DB) Action(ctx context.Context, tenant, deviceID string, id int64) (*s
 // Actions returns actions matching f, newest first, and the total count.
 // Limit defaults to 100 and is capped at 1000.
 func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {
-	n, err := pageLimit(f.Offset, f.Limit, defaultActionLimit, maxActionLimit)
+	n, err := schema.PageLimit(f.Offset, f.Limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -112,10 +99,6 @@ func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Act
 	return list, total, nil
 }
 
-func validHandling(h string) bool {
-	return h == handlingForced || h == handlingAttempt || h == handlingSkip
-}
-
 // openRolloutActionsSQL counts a rollout's open actions. The status list
 // repeats actions_rollout_open's verbatim, so SQLite uses that partial index.
 const openRolloutActionsSQL = `SELECT count(*) FROM actions
@@ -131,17 +114,8 @@ const openRolloutActionsSQL = `SELECT count(*) FROM actions
 // The bound is counted in the write transaction, which SQLite runs one at
 // a time (BEGIN IMMEDIATE), so concurrent callers cannot overshoot it.
 func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
-	if a.Download == "" {
-		a.Download = handlingForced
-	}
-	if a.Update == "" {
-		a.Update = handlingForced
-	}
-	if !validHandling(a.Download) || !validHandling(a.Update) {
-		return schema.Errorf(schema.EINVALID, "handling types must be forced, attempt or skip, not %q/%q", a.Download, a.Update)
-	}
-	if a.Wave < 0 || (a.RolloutID == 0 && a.Wave != 0) {
-		return schema.Errorf(schema.EINVALID, "wave %d: want a wave index of the action's rollout", a.Wave)
+	if err := a.PrepareCreate(); err != nil {
+		return err
 	}
 	t := now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -160,20 +134,16 @@ func (db *DB) CreateAction(ctx context.Context, a *schema.Action) error {
 			if err != nil {
 				return err
 			}
-			if a.Wave >= len(r.Waves) {
-				return schema.Errorf(schema.EINVALID, "rollout %d has no wave %d", r.ID, a.Wave)
-			}
-			if !schema.StatusOffers(r.Status) {
-				return schema.Errorf(schema.EUNAVAILABLE, "rollout %d is %s and offers nothing", r.ID, r.Status)
+			if err := a.CheckRollout(len(r.Waves), r.Status); err != nil {
+				return err
 			}
 			if r.MaxConcurrent > 0 {
 				var open int
 				if err := tx.QueryRowContext(ctx, openRolloutActionsSQL, r.ID).Scan(&open); err != nil {
 					return err
 				}
-				if open >= r.MaxConcurrent {
-					return schema.Errorf(schema.EUNAVAILABLE, "rollout %d already has %d open actions (max_concurrent %d); retry when some finish",
-						r.ID, open, r.MaxConcurrent)
+				if err := schema.CheckMaxConcurrent(r.ID, open, r.MaxConcurrent); err != nil {
+					return err
 				}
 			}
 		}
@@ -251,13 +221,9 @@ func (db *DB) CancelAction(ctx context.Context, tenant, deviceID string, id int6
 		if a, err = findAction(ctx, tx, tenant, deviceID, id); err != nil {
 			return err
 		}
-		switch {
-		case a.Status == schema.ActionCanceling:
-			return nil
-		case !a.Status.Open():
-			return schema.Errorf(schema.ENOTALLOWED, "action %d is %s and can no longer be canceled", id, a.Status)
+		if changed, err := a.Cancel(now()); err != nil || !changed {
+			return err
 		}
-		a.Status, a.UpdatedAt = schema.ActionCanceling, now()
 		_, err = tx.ExecContext(ctx, `UPDATE actions SET status = ?, updated_at = ? WHERE id = ?`,
 			string(a.Status), millis(a.UpdatedAt), id)
 		return err

@@ -344,18 +344,6 @@ func fromNullMillis(n sql.NullInt64) time.Time {
 	return fromMillis(n.Int64)
 }
 
-// pageLimit applies a default and a maximum to a page size. Negative values are
-// invalid.
-func pageLimit(offset, n, def, maxN int) (int, error) {
-	if offset < 0 || n < 0 {
-		return 0, schema.Errorf(schema.EINVALID, "offset and limit must not be negative")
-	}
-	if n == 0 {
-		return def, nil
-	}
-	return min(n, maxN), nil
-}
-
 func marshalJSON(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err

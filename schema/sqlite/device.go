@@ -6,17 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/gosling-ota/gosling/schema"
-)
-
-// Device listing limits.
-const (
-	defaultDeviceLimit = 100
-	maxDeviceLimit     = 1000
 )
 
 const deviceColumns = `tenant, id, name, token_hash, update_mode, software_id, feed, attributes,
@@ -78,7 +70,7 @@ func (db *DB) Device(ctx context.Context, tenant, id string) (*schema.Device, er
 // as schema.Target.Matches does (see targetSQL). Limit defaults to 100 and
 // is capped at 1000.
 func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Device, int, error) {
-	n, err := pageLimit(f.Offset, f.Limit, defaultDeviceLimit, maxDeviceLimit)
+	n, err := schema.PageLimit(f.Offset, f.Limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -120,64 +112,16 @@ func (db *DB) Devices(ctx context.Context, f schema.DeviceFilter) ([]*schema.Dev
 	return devices, total, nil
 }
 
-// normTags returns tags sorted, without duplicates and empty strings, and
-// never nil.
-func normTags(tags []string) []string {
-	out := slices.Sorted(slices.Values(tags))
-	out = slices.Compact(out)
-	if len(out) > 0 && out[0] == "" {
-		out = out[1:]
-	}
-	if out == nil {
-		out = []string{}
-	}
-	return out
-}
-
-// checkPollInterval accepts 0 (no override) or 1s..schema.MaxPollInterval
-// and returns the interval at the stored precision (milliseconds).
-func checkPollInterval(d time.Duration) (time.Duration, error) {
-	if d != 0 && (d < time.Second || d > schema.MaxPollInterval) {
-		return 0, schema.Errorf(schema.EINVALID, "poll interval %s is outside 1s..23:59:59 (0 removes the override)", d)
-	}
-	return d.Truncate(time.Millisecond), nil
-}
-
-// CreateDevice inserts d and fills its stored fields: UpdateMode defaults to
-// rollout, Feed to "default"; Tags are normalised (sorted, unique, no "");
-// Status is registered, ConfigRequested true (the first poll asks for
-// configData), CreatedAt now, and the ids of installed, skipped and open
-// actions zero. A sw_version attribute becomes SWVersion when SWVersion is
-// empty. Returns ECONFLICT if the device exists, EINVALID for an empty id,
-// an unknown update mode or a PollInterval outside 1s..23:59:59 (0: none).
+// CreateDevice inserts d and fills its stored fields as
+// schema.Device.PrepareCreate says, with CreatedAt now and PollInterval
+// and LastSeen at millisecond precision. Returns ECONFLICT if the device
+// exists, EINVALID as PrepareCreate does, ENOTFOUND for a non-zero
+// SoftwareID not in the tenant.
 func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
-	if d.Tenant == "" || d.ID == "" {
-		return schema.Errorf(schema.EINVALID, "device tenant and id are required")
-	}
-	if d.UpdateMode == "" {
-		d.UpdateMode = schema.ModeRollout
-	}
-	if !d.UpdateMode.Valid() {
-		return schema.Errorf(schema.EINVALID, "unknown update mode %q", d.UpdateMode)
-	}
-	poll, err := checkPollInterval(d.PollInterval)
-	if err != nil {
+	if err := d.PrepareCreate(); err != nil {
 		return err
 	}
-	d.PollInterval = poll
-	if d.Feed == "" {
-		d.Feed = schema.DefaultFeed
-	}
-	if d.Attributes == nil {
-		d.Attributes = map[string]string{}
-	}
-	if d.SWVersion == "" {
-		d.SWVersion = d.Attributes[schema.AttrSWVersion]
-	}
-	d.Tags = normTags(d.Tags)
-	d.InstalledSoftwareID, d.SkipSoftwareID, d.ActionID, d.LastActionID = 0, 0, 0, 0
-	d.Status = schema.DeviceRegistered
-	d.ConfigRequested = true
+	d.PollInterval = d.PollInterval.Truncate(time.Millisecond)
 	d.CreatedAt = now()
 	if !d.LastSeen.IsZero() {
 		d.LastSeen = d.LastSeen.UTC().Truncate(time.Millisecond)
@@ -210,50 +154,26 @@ func (db *DB) CreateDevice(ctx context.Context, d *schema.Device) error {
 	return wrap("create device", err)
 }
 
-// checkDeviceUpdate validates u and returns it normalised: Feed "" becomes
-// "default", Tags are normalised, PollInterval is at the stored precision.
-// It runs inside the write transaction that applies u, so the software it
-// finds cannot be deleted before the update commits.
-func checkDeviceUpdate(ctx context.Context, tx *sql.Tx, tenant string, u schema.DeviceUpdate) (schema.DeviceUpdate, error) {
-	if u.UpdateMode != nil && !u.UpdateMode.Valid() {
-		return u, schema.Errorf(schema.EINVALID, "unknown update mode %q", *u.UpdateMode)
-	}
-	if u.PollInterval != nil {
-		p, err := checkPollInterval(*u.PollInterval)
-		if err != nil {
-			return u, err
-		}
-		u.PollInterval = &p
+// checkDeviceUpdate normalises u (schema.DeviceUpdate.Normalize) and
+// checks that a non-zero SoftwareID is the tenant's. It runs inside the
+// write transaction that applies u, so the software it finds cannot be
+// deleted before the update commits.
+func checkDeviceUpdate(ctx context.Context, tx *sql.Tx, tenant string, u *schema.DeviceUpdate) error {
+	if err := u.Normalize(); err != nil {
+		return err
 	}
 	if u.SoftwareID != nil && *u.SoftwareID != 0 {
-		if err := softwareExists(ctx, tx, tenant, *u.SoftwareID); err != nil {
-			return u, err
-		}
+		return softwareExists(ctx, tx, tenant, *u.SoftwareID)
 	}
-	if u.Feed != nil && *u.Feed == "" {
-		feed := schema.DefaultFeed
-		u.Feed = &feed
-	}
-	if u.Tags != nil {
-		tags := normTags(*u.Tags)
-		u.Tags = &tags
-	}
-	return u, nil
+	return nil
 }
 
-// clearsSkip reports whether u changes a setting whose change clears
-// SkipSoftwareID (even to the value it has): how an operator retries a
-// failed update.
-func clearsSkip(u schema.DeviceUpdate) bool {
-	return u.UpdateMode != nil || u.SoftwareID != nil || u.Feed != nil
-}
-
-// UpdateDevice applies u and returns the new device. Setting the update
-// mode, software or feed, even to its current value, clears SkipSoftwareID:
-// that is how an operator retries a failed update. Tags are normalised.
-// Returns ENOTFOUND for the device or a non-zero SoftwareID not in the
-// tenant, EINVALID for an unknown update mode or a PollInterval outside
-// 1s..23:59:59 (0 removes the override).
+// UpdateDevice applies u and returns the new device (see
+// schema.DeviceUpdate: Normalize, Apply). Setting the update mode,
+// software or feed, even to its current value, clears SkipSoftwareID: that
+// is how an operator retries a failed update. Returns ENOTFOUND for the
+// device or a non-zero SoftwareID not in the tenant, EINVALID as Normalize
+// does.
 func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error) {
 	var d *schema.Device
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -261,33 +181,11 @@ func (db *DB) UpdateDevice(ctx context.Context, tenant, id string, u schema.Devi
 		if d, err = findDevice(ctx, tx, tenant, id); err != nil {
 			return err
 		}
-		if u, err = checkDeviceUpdate(ctx, tx, tenant, u); err != nil {
+		if err := checkDeviceUpdate(ctx, tx, tenant, &u); err != nil {
 			return err
 		}
-		if u.Name != nil {
-			d.Name = *u.Name
-		}
-		if u.TokenHash != nil {
-			d.TokenHash = *u.TokenHash
-		}
-		if u.UpdateMode != nil {
-			d.UpdateMode = *u.UpdateMode
-		}
-		if u.SoftwareID != nil {
-			d.SoftwareID = *u.SoftwareID
-		}
-		if u.Feed != nil {
-			d.Feed = *u.Feed
-		}
-		if u.Tags != nil {
-			d.Tags = *u.Tags
-		}
-		if u.PollInterval != nil {
-			d.PollInterval = *u.PollInterval
-		}
-		if clearsSkip(u) {
-			d.SkipSoftwareID = 0
-		}
+		u.Apply(d)
+		d.PollInterval = d.PollInterval.Truncate(time.Millisecond)
 		tags, err := marshalJSON(d.Tags)
 		if err != nil {
 			return err
@@ -322,15 +220,11 @@ func (db *DB) DeleteDevice(ctx context.Context, tenant, id string) error {
 	return wrap("delete device", err)
 }
 
-// SetAttributes applies configData: merge (also for an empty mode) adds and
-// overwrites keys, replace sets exactly data, remove deletes the keys of
-// data. It clears ConfigRequested. A sw_version in merged or replaced data
-// becomes SWVersion while the device has no InstalledSoftwareID. Returns
-// ENOTFOUND, or EINVALID for an unknown mode.
+// SetAttributes applies configData as schema.Device.ApplyConfig does and
+// clears ConfigRequested. Returns ENOTFOUND, or EINVALID for an unknown
+// mode.
 func (db *DB) SetAttributes(ctx context.Context, tenant, id string, mode schema.ConfigMode, data map[string]string) (*schema.Device, error) {
-	switch mode {
-	case "", schema.ConfigMerge, schema.ConfigReplace, schema.ConfigRemove:
-	default:
+	if !mode.Valid() {
 		return nil, schema.Errorf(schema.EINVALID, "unknown configData mode %q", mode)
 	}
 	var d *schema.Device
@@ -339,23 +233,7 @@ func (db *DB) SetAttributes(ctx context.Context, tenant, id string, mode schema.
 		if d, err = findDevice(ctx, tx, tenant, id); err != nil {
 			return err
 		}
-		switch mode {
-		case schema.ConfigReplace:
-			d.Attributes = maps.Clone(data)
-			if d.Attributes == nil {
-				d.Attributes = map[string]string{}
-			}
-		case schema.ConfigRemove:
-			for k := range data {
-				delete(d.Attributes, k)
-			}
-		default:
-			maps.Copy(d.Attributes, data)
-		}
-		if v := data[schema.AttrSWVersion]; v != "" && mode != schema.ConfigRemove && d.InstalledSoftwareID == 0 {
-			d.SWVersion = v
-		}
-		d.ConfigRequested = false
+		d.ApplyConfig(mode, data)
 		attrs, err := marshalJSON(d.Attributes)
 		if err != nil {
 			return err

@@ -10,17 +10,11 @@ import (
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// Default and maximum page of DeviceIDs.
-const (
-	defaultIDLimit = 1000
-	maxIDLimit     = 10000
-)
-
 // DeviceIDs returns the ids of the tenant's devices matching t, ordered by
 // id, after the id after ("" starts at the beginning), at most limit (0
 // means 1000, capped at 10000). Returns EINVALID for a negative limit.
 func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error) {
-	n, err := pageLimit(0, limit, defaultIDLimit, maxIDLimit)
+	n, err := schema.PageLimit(0, limit, schema.DefaultIDPageLimit, schema.MaxIDPageLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +45,8 @@ func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, aft
 // returns the ids of the matched devices, sorted, also when u changes
 // nothing. Returns EINVALID if t is zero.
 func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error) {
-	if t.IsZero() {
-		return nil, schema.Errorf(schema.EINVALID, "a bulk device update needs a non-empty target")
+	if err := schema.CheckBulkTarget(&t); err != nil {
+		return nil, err
 	}
 	where, whereArgs, err := targetSQL(&t)
 	if err != nil {
@@ -62,8 +56,7 @@ func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target,
 	whereArgs = append([]any{tenant}, whereArgs...)
 	ids := []string{}
 	err = db.update(ctx, func(tx *sql.Tx) error {
-		u, err := checkDeviceUpdate(ctx, tx, tenant, u)
-		if err != nil {
+		if err := checkDeviceUpdate(ctx, tx, tenant, &u); err != nil {
 			return err
 		}
 		var (
@@ -96,7 +89,7 @@ func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target,
 		if u.PollInterval != nil {
 			set("poll_interval", u.PollInterval.Milliseconds())
 		}
-		if clearsSkip(u) {
+		if u.ClearsSkip() {
 			set("skip_software_id", 0)
 		}
 		var q string

@@ -33,11 +33,6 @@ const closeDeviceSQL = `UPDATE devices SET
 	status = ?3, action_id = 0, last_action_id = ?4
 	WHERE tenant = ?5 AND id = ?6`
 
-var executions = map[string]bool{
-	schema.ExecClosed: true, schema.ExecProceeding: true, schema.ExecCanceled: true, schema.ExecScheduled: true,
-	schema.ExecRejected: true, schema.ExecResumed: true, schema.ExecDownloaded: true, schema.ExecDownload: true,
-}
-
 // feedbackStmts are the hot statements bound to one RecordFeedback
 // transaction.
 type feedbackStmts struct {
@@ -56,13 +51,8 @@ type feedbackStmts struct {
 //     a closed action as acknowledged;
 //   - ENOTALLOWED: cancel feedback on an action that is not canceling.
 //
-// Choices the state machine leaves open: deployment feedback on a canceling
-// action follows the deployment rules (a device that finished installing
-// before it saw the cancel reports closed+success, and the action
-// succeeds); deployment executions other than closed keep the action open,
-// and a canceling action stays canceling. A canceled action gives the device
-// back the status it had before the action opened (registered, in_sync or
-// failed): the device still runs what it ran.
+// The checks and transitions are schema's (Feedback.Validate,
+// Action.ApplyFeedback, schema.NextActionStatus, schema.DeviceStatusAfter).
 //
 // The returned error is non-nil only if the transaction failed, and then
 // nothing is stored.
@@ -121,16 +111,8 @@ func (db *DB) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]s
 // applyFeedback checks, stores and applies one feedback. Schema errors are
 // per item; other errors abort the batch.
 func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t time.Time) (*schema.Action, int64, error) {
-	if fb.Kind != schema.FeedbackDeployment && fb.Kind != schema.FeedbackCancel {
-		return nil, 0, schema.Errorf(schema.EINVALID, "unknown feedback kind %q", fb.Kind)
-	}
-	if !executions[fb.Execution] {
-		return nil, 0, schema.Errorf(schema.EINVALID, "unknown execution %q", fb.Execution)
-	}
-	switch fb.Finished {
-	case schema.FinishedSuccess, schema.FinishedFailure, schema.FinishedNone, "":
-	default:
-		return nil, 0, schema.Errorf(schema.EINVALID, "unknown finished result %q", fb.Finished)
+	if err := fb.Validate(); err != nil {
+		return nil, 0, err
 	}
 
 	a, prior, err := scanAction(st.action.QueryRowContext(ctx, fb.ActionID, fb.Tenant))
@@ -139,24 +121,12 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 	} else if err != nil {
 		return nil, 0, err
 	}
-	if !a.Status.Open() {
-		return nil, 0, schema.Errorf(schema.EGONE, "action %d is already %s", a.ID, a.Status)
-	}
-	if fb.Kind == schema.FeedbackCancel && a.Status != schema.ActionCanceling {
-		return nil, 0, schema.Errorf(schema.ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
-	}
-
-	a.Status = nextStatus(a.Status, fb)
-	if fb.Progress != nil {
-		a.Progress = *fb.Progress
-	}
 	at := t
 	if !fb.ReceivedAt.IsZero() {
 		at = fb.ReceivedAt.UTC().Truncate(time.Millisecond)
 	}
-	a.UpdatedAt = at
-	if !a.Status.Open() {
-		a.ClosedAt = at
+	if err := a.ApplyFeedback(fb, at); err != nil {
+		return nil, 0, err
 	}
 
 	details := fb.Details
@@ -195,47 +165,12 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 		return nil, 0, err
 	}
 	if !a.Status.Open() {
-		status := schema.DeviceInSync
-		switch a.Status {
-		case schema.ActionFailed:
-			status = schema.DeviceFailed
-		case schema.ActionCanceled:
-			status = prior
-			if status == "" || status == schema.DeviceUpdating {
-				status = schema.DeviceRegistered
-			}
-		}
 		if _, err := st.closeDevice.ExecContext(ctx, a.Status == schema.ActionSucceeded, a.SoftwareID,
-			status, a.ID, a.Tenant, a.DeviceID); err != nil {
+			schema.DeviceStatusAfter(a.Status, prior), a.ID, a.Tenant, a.DeviceID); err != nil {
 			return nil, 0, err
 		}
 	}
 	return a, id, nil
-}
-
-// nextStatus is the action state machine of schema.ActionStore, for an open
-// action and feedback already checked against it.
-func nextStatus(cur schema.ActionStatus, fb *schema.Feedback) schema.ActionStatus {
-	if cur == schema.ActionPending {
-		cur = schema.ActionRunning
-	}
-	failure := fb.Finished == schema.FinishedFailure
-	if fb.Kind == schema.FeedbackCancel {
-		switch {
-		case fb.Execution == schema.ExecCanceled, fb.Execution == schema.ExecClosed && !failure:
-			return schema.ActionCanceled
-		case fb.Execution == schema.ExecRejected, fb.Execution == schema.ExecClosed && failure:
-			return schema.ActionRunning
-		}
-		return cur
-	}
-	if fb.Execution == schema.ExecClosed {
-		if failure {
-			return schema.ActionFailed
-		}
-		return schema.ActionSucceeded
-	}
-	return cur
 }
 
 func scanFeedback(s scanner) (*schema.Feedback, error) {
@@ -271,7 +206,7 @@ func scanFeedback(s scanner) (*schema.Feedback, error) {
 // defaults to 100 and is capped at 1000. Returns ENOTFOUND if the action is
 // not the device's.
 func (db *DB) Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit int) ([]*schema.Feedback, error) {
-	n, err := pageLimit(offset, limit, defaultActionLimit, maxActionLimit)
+	n, err := schema.PageLimit(offset, limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, err
 	}

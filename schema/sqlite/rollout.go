@@ -84,36 +84,16 @@ func (db *DB) Rollouts(ctx context.Context, tenant string) ([]*schema.Rollout, e
 	return list, wrap("list rollouts", rows.Err())
 }
 
-// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt. Defaults:
-// status running (draft and paused are the other statuses to start in), feed "default", Download and Update forced, one 100 %
-// wave when none is given; CurrentWave is always -1 (the engine opens
-// waves). r is normalised as a read returns it (see checkRollout). Returns
-// ENOTFOUND if its software does not exist in the tenant, EINVALID for an
-// unknown status or handling type, invalid waves or window, or a negative
-// MaxConcurrent.
+// CreateRollout inserts r and sets ID, CreatedAt and UpdatedAt, with the
+// defaults and checks of schema.Rollout.PrepareCreate; r is then
+// normalised as a read returns it (see encodeRollout). Returns ENOTFOUND
+// if its software does not exist in the tenant, EINVALID as PrepareCreate
+// does.
 func (db *DB) CreateRollout(ctx context.Context, r *schema.Rollout) error {
-	if r.Status == "" {
-		r.Status = schema.RolloutRunning
+	if err := r.PrepareCreate(); err != nil {
+		return err
 	}
-	if r.Feed == "" {
-		r.Feed = schema.DefaultFeed
-	}
-	if r.Download == "" {
-		r.Download = schema.HandlingForced
-	}
-	if r.Update == "" {
-		r.Update = schema.HandlingForced
-	}
-	if len(r.Waves) == 0 {
-		r.Waves = []schema.Wave{{Percent: 100}}
-	}
-	r.CurrentWave = -1
-	switch r.Status {
-	case schema.RolloutDraft, schema.RolloutRunning, schema.RolloutPaused:
-	default:
-		return schema.Errorf(schema.EINVALID, "a rollout is created draft, running or paused, not %q", r.Status)
-	}
-	row, err := checkRollout(r)
+	row, err := encodeRollout(r)
 	if err != nil {
 		return err
 	}
@@ -149,21 +129,20 @@ func nextUpdatedAt(prev time.Time) time.Time {
 	return t
 }
 
-// final reports whether a rollout status can no longer change.
-func final(status string) bool {
-	return status == schema.RolloutFinished || status == schema.RolloutAborted
-}
-
 // UpdateRollout stores r's mutable fields (Status, Waves, CurrentWave,
 // AwaitingApproval, Reason, Name, Target, StartAt, MaxConcurrent, Download,
 // Update, Window) if the stored UpdatedAt still equals r.UpdatedAt (at
 // millisecond precision), then sets r.UpdatedAt and copies the immutable
 // fields (Feed, SoftwareID, CreatedAt) from the store, so r equals what a
 // read returns. Returns ECONFLICT when the rollout changed since r was
-// read, ENOTFOUND, EINVALID as CreateRollout does (any status is valid),
-// and ENOTALLOWED for a status change of a finished or aborted rollout.
+// read, ENOTFOUND, EINVALID as schema.Rollout.Normalize does (any status
+// is valid), and ENOTALLOWED for a status change of a finished or aborted
+// rollout (schema.Rollout.CanUpdateStatus).
 func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
-	row, err := checkRollout(r)
+	if err := r.Normalize(); err != nil {
+		return err
+	}
+	row, err := encodeRollout(r)
 	if err != nil {
 		return err
 	}
@@ -177,8 +156,8 @@ func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
 			return schema.Errorf(schema.ECONFLICT, "rollout %d changed at %s after this version (%s): read it again",
 				r.ID, old.UpdatedAt.Format(time.RFC3339Nano), r.UpdatedAt.UTC().Format(time.RFC3339Nano))
 		}
-		if final(old.Status) && r.Status != old.Status {
-			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", r.ID, old.Status, r.Status)
+		if err := old.CanUpdateStatus(r.Status); err != nil {
+			return err
 		}
 		t = nextUpdatedAt(old.UpdatedAt)
 		r.Feed, r.SoftwareID, r.CreatedAt = old.Feed, old.SoftwareID, old.CreatedAt
@@ -196,19 +175,16 @@ func (db *DB) UpdateRollout(ctx context.Context, r *schema.Rollout) error {
 	return nil
 }
 
-// SetRolloutStatus is the operator's lifecycle control: running starts a
-// draft or resumes a paused rollout, paused pauses a running one, aborted
-// stops a draft, running or paused one. Setting the status a rollout
-// already has is a no-op that still succeeds. Other changes bump UpdatedAt
-// (so an engine holding the previous version gets ECONFLICT). Returns
-// ENOTFOUND, EINVALID for a status other than running, paused and aborted,
-// and ENOTALLOWED for a change the rollout's state does not allow
-// (resuming or aborting a finished or aborted rollout, pausing a draft).
+// SetRolloutStatus is the operator's lifecycle control, with the rules of
+// schema.CheckSetRolloutStatus and schema.Rollout.CanSetStatus. Setting
+// the status a rollout already has is a no-op that still succeeds. Other
+// changes bump UpdatedAt (so an engine holding the previous version gets
+// ECONFLICT). Returns ENOTFOUND, EINVALID for a status other than running,
+// paused and aborted, and ENOTALLOWED for a change the rollout's state
+// does not allow.
 func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, status string) (*schema.Rollout, error) {
-	switch status {
-	case schema.RolloutRunning, schema.RolloutPaused, schema.RolloutAborted:
-	default:
-		return nil, schema.Errorf(schema.EINVALID, "rollout status can be set to running, paused or aborted, not %q", status)
+	if err := schema.CheckSetRolloutStatus(status); err != nil {
+		return nil, err
 	}
 	var r *schema.Rollout
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -219,17 +195,8 @@ func (db *DB) SetRolloutStatus(ctx context.Context, tenant string, id int64, sta
 		if r.Status == status {
 			return nil
 		}
-		allowed := false
-		switch status {
-		case schema.RolloutRunning:
-			allowed = r.Status == schema.RolloutDraft || r.Status == schema.RolloutPaused
-		case schema.RolloutPaused:
-			allowed = r.Status == schema.RolloutRunning
-		case schema.RolloutAborted:
-			allowed = !final(r.Status)
-		}
-		if !allowed {
-			return schema.Errorf(schema.ENOTALLOWED, "rollout %d is %s and cannot become %s", id, r.Status, status)
+		if err := r.CanSetStatus(status); err != nil {
+			return err
 		}
 		r.Status, r.UpdatedAt = status, nextUpdatedAt(r.UpdatedAt)
 		_, err = tx.ExecContext(ctx, `UPDATE rollouts SET status = ?, updated_at = ? WHERE id = ?`,

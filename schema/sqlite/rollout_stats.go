@@ -18,10 +18,8 @@ const rolloutCountsSQL = `SELECT wave, status, count(*) FROM actions
 	GROUP BY wave, status`
 
 // RolloutActionCounts counts the rollout's devices by their newest action
-// of the rollout, per wave: pending in Pending, running and canceling in
-// Running, and the closed states in their own counts. An action whose wave
-// no longer exists (the waves were shortened) counts in the nearest wave.
-// Returns ENOTFOUND.
+// of the rollout, per wave, as schema.ActionCounts.Add does. Returns
+// ENOTFOUND.
 func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) (schema.ActionCounts, error) {
 	var counts schema.ActionCounts
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -43,19 +41,7 @@ func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) 
 			if err := rows.Scan(&wave, &status, &n); err != nil {
 				return err
 			}
-			c := &counts[min(max(wave, 0), len(counts)-1)]
-			switch status {
-			case schema.ActionPending:
-				c.Pending += n
-			case schema.ActionRunning, schema.ActionCanceling:
-				c.Running += n
-			case schema.ActionSucceeded:
-				c.Succeeded += n
-			case schema.ActionFailed:
-				c.Failed += n
-			case schema.ActionCanceled:
-				c.Canceled += n
-			}
+			counts.Add(wave, status, n)
 		}
 		return rows.Err()
 	})
@@ -65,18 +51,12 @@ func (db *DB) RolloutActionCounts(ctx context.Context, tenant string, id int64) 
 	return counts, nil
 }
 
-// Rollout event paging.
-const (
-	defaultEventLimit = 100
-	maxEventLimit     = 1000
-)
-
 // AddRolloutEvent appends an event to a rollout's history and sets its ID
 // and At (now). Returns ENOTFOUND if the rollout does not exist in the
 // tenant, EINVALID for an empty Type.
 func (db *DB) AddRolloutEvent(ctx context.Context, tenant string, e *schema.RolloutEvent) error {
-	if e.Type == "" {
-		return schema.Errorf(schema.EINVALID, "rollout event type is required")
+	if err := e.Validate(); err != nil {
+		return err
 	}
 	t := now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -103,7 +83,7 @@ func (db *DB) AddRolloutEvent(ctx context.Context, tenant string, e *schema.Roll
 // events (a deleted rollout's events are deleted with it). Returns EINVALID
 // for a negative limit.
 func (db *DB) RolloutEvents(ctx context.Context, tenant string, rolloutID, after int64, limit int) ([]*schema.RolloutEvent, error) {
-	n, err := pageLimit(0, limit, defaultEventLimit, maxEventLimit)
+	n, err := schema.PageLimit(0, limit, schema.DefaultPageLimit, schema.MaxPageLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -61,12 +61,9 @@ func (db *DB) Software(ctx context.Context, tenant string, id int64) (*schema.So
 // SoftwareList returns software matching f, newest first by creation (then
 // by id). A zero Limit returns everything from Offset.
 func (db *DB) SoftwareList(ctx context.Context, f schema.SoftwareFilter) ([]*schema.Software, error) {
-	if f.Offset < 0 || f.Limit < 0 {
-		return nil, schema.Errorf(schema.EINVALID, "offset and limit must not be negative")
-	}
-	n := f.Limit
-	if n == 0 {
-		n = -1 // no limit in SQLite
+	n, err := schema.PageLimit(f.Offset, f.Limit, -1, f.Limit) // -1: no limit in SQLite
+	if err != nil {
+		return nil, err
 	}
 	q := `SELECT ` + softwareColumns + ` FROM software`
 	var args []any
@@ -98,11 +95,8 @@ func (db *DB) SoftwareList(ctx context.Context, f schema.SoftwareFilter) ([]*sch
 // becomes an empty list). Returns ECONFLICT if the tenant already has the
 // same version for overlapping hardware, EINVALID without a version.
 func (db *DB) CreateSoftware(ctx context.Context, s *schema.Software) error {
-	if s.Tenant == "" || s.Version == "" {
-		return schema.Errorf(schema.EINVALID, "software tenant and version are required")
-	}
-	if s.Hardware == nil {
-		s.Hardware = []schema.Hardware{}
+	if err := s.PrepareCreate(); err != nil {
+		return err
 	}
 	hw, err := marshalJSON(s.Hardware)
 	if err != nil {

@@ -23,8 +23,8 @@ func (db *DB) GatewayTokenHash(ctx context.Context, tenant string) (string, erro
 
 // SetGatewayTokenHash sets (or with "" removes) the tenant's GatewayToken hash.
 func (db *DB) SetGatewayTokenHash(ctx context.Context, tenant, hash string) error {
-	if tenant == "" {
-		return schema.Errorf(schema.EINVALID, "tenant is required")
+	if err := schema.CheckTenant(tenant); err != nil {
+		return err
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, gateway_token_hash) VALUES (?, ?)
@@ -54,8 +54,8 @@ func (db *DB) PollSettings(ctx context.Context, tenant string) (*schema.PollSett
 // SetPollSettings replaces the tenant's poll settings; nil resets them.
 // Returns EINVALID when p.Validate fails or the tenant is "".
 func (db *DB) SetPollSettings(ctx context.Context, tenant string, p *schema.PollSettings) error {
-	if tenant == "" {
-		return schema.Errorf(schema.EINVALID, "tenant is required")
+	if err := schema.CheckTenant(tenant); err != nil {
+		return err
 	}
 	if p == nil {
 		p = &schema.PollSettings{}
