@@ -105,8 +105,14 @@ func (s *Store) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([
 		if err == nil && (i >= len(res) || res[i].Err != nil) {
 			continue
 		}
+		// The action's progress moves with every report; the device record
+		// only when the action changes status (it closes, or its device
+		// status follows). Progress reports, most of a device's feedback,
+		// then cost one key, not two.
 		add(s.actionKey(fb.Tenant, fb.DeviceID, fb.ActionID))
-		add(s.deviceKey(fb.Tenant, fb.DeviceID))
+		if err != nil || res[i].StatusChanged {
+			add(s.deviceKey(fb.Tenant, fb.DeviceID))
+		}
 	}
 	s.invalidate(ctx, keys...)
 	return res, err

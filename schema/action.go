@@ -105,6 +105,11 @@ type FeedbackResult struct {
 	Err error
 	// Action is the action after the feedback, when Err is nil.
 	Action *Action
+	// StatusChanged is set when the feedback moved the action's status (or
+	// closed it). Only then do cached poll answers change: progress reports
+	// on a running action leave them as they are, so caches need not be
+	// invalidated for them.
+	StatusChanged bool
 }
 
 // ActionFilter selects actions.
@@ -251,16 +256,18 @@ func (f *Feedback) Validate() error {
 // moves as NextActionStatus says, the progress is the reported one (if
 // any), UpdatedAt is at, and ClosedAt too when the action closes. fb must
 // be valid (Validate) and the action's: the store looks the action up.
-// Returns EGONE if a is closed (also when a device repeats its final
-// feedback after a lost answer) and ENOTALLOWED for cancel feedback on an
-// action that is not canceling; a is unchanged then.
-func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) error {
+// changed reports whether the status moved. Returns EGONE if a is closed
+// (also when a device repeats its final feedback after a lost answer) and
+// ENOTALLOWED for cancel feedback on an action that is not canceling; a is
+// unchanged then.
+func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) (changed bool, err error) {
 	if !a.Status.Open() {
-		return Errorf(EGONE, "action %d is already %s", a.ID, a.Status)
+		return false, Errorf(EGONE, "action %d is already %s", a.ID, a.Status)
 	}
 	if fb.Kind == FeedbackCancel && a.Status != ActionCanceling {
-		return Errorf(ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
+		return false, Errorf(ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
 	}
+	prev := a.Status
 	a.Status = NextActionStatus(a.Status, fb)
 	if fb.Progress != nil {
 		a.Progress = *fb.Progress
@@ -269,7 +276,7 @@ func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) error {
 	if !a.Status.Open() {
 		a.ClosedAt = at
 	}
-	return nil
+	return a.Status != prev, nil
 }
 
 // NextActionStatus is the action state machine of ActionStore: the status

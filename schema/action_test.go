@@ -110,6 +110,8 @@ func TestActionApplyFeedback(t *testing.T) {
 	}{
 		{"progress", schema.ActionPending, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding, Progress: progress},
 			"", schema.ActionRunning, false},
+		{"progress while running", schema.ActionRunning, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding, Progress: progress},
+			"", schema.ActionRunning, false},
 		{"success closes", schema.ActionRunning, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecClosed, Finished: schema.FinishedSuccess},
 			"", schema.ActionSucceeded, true},
 		{"cancel confirmed", schema.ActionCanceling, schema.Feedback{Kind: schema.FeedbackCancel, Execution: schema.ExecCanceled},
@@ -122,7 +124,10 @@ func TestActionApplyFeedback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &schema.Action{ID: 7, Status: tt.status}
-			err := a.ApplyFeedback(&tt.fb, at)
+			changed, err := a.ApplyFeedback(&tt.fb, at)
+			if want := err == nil && tt.status != tt.wantStatus; changed != want {
+				t.Errorf("changed = %v, want %v", changed, want)
+			}
 			if got := schema.ErrorCode(err); got != tt.wantCode {
 				t.Fatalf("ApplyFeedback code = %q (%v), want %q", got, err, tt.wantCode)
 			}

@@ -198,13 +198,14 @@ func recordFeedback(ctx context.Context, tx pgx.Tx, batch []*schema.Feedback, re
 		if !fb.ReceivedAt.IsZero() {
 			at = ms(fb.ReceivedAt)
 		}
-		if err := a.ApplyFeedback(fb, at); err != nil {
+		moved, err := a.ApplyFeedback(fb, at)
+		if err != nil {
 			results[i].Err = err
 			continue
 		}
 		la.changed = true
 		snapshot := *a
-		results[i].Action = &snapshot
+		results[i].Action, results[i].StatusChanged = &snapshot, moved
 
 		row, err := newFeedbackRow(i, fbIDs[len(rows)], fb, at)
 		if err != nil {

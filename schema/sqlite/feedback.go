@@ -81,7 +81,7 @@ func (db *DB) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]s
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			a, id, err := applyFeedback(sctx, st, fb, t)
+			a, id, changed, err := applyFeedback(sctx, st, fb, t)
 			var se *schema.Error
 			if errors.As(err, &se) {
 				results[i].Err = err
@@ -89,7 +89,7 @@ func (db *DB) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]s
 			} else if err != nil {
 				return err
 			}
-			results[i].Action, ids[i] = a, id
+			results[i].Action, results[i].StatusChanged, ids[i] = a, changed, id
 		}
 		return nil
 	})
@@ -110,23 +110,23 @@ func (db *DB) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]s
 
 // applyFeedback checks, stores and applies one feedback. Schema errors are
 // per item; other errors abort the batch.
-func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t time.Time) (*schema.Action, int64, error) {
+func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t time.Time) (_ *schema.Action, _ int64, changed bool, err error) {
 	if err := fb.Validate(); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 
 	a, prior, err := scanAction(st.action.QueryRowContext(ctx, fb.ActionID, fb.Tenant))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.DeviceID != fb.DeviceID) {
-		return nil, 0, actionNotFound(fb.DeviceID, fb.ActionID)
+		return nil, 0, false, actionNotFound(fb.DeviceID, fb.ActionID)
 	} else if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	at := t
 	if !fb.ReceivedAt.IsZero() {
 		at = fb.ReceivedAt.UTC().Truncate(time.Millisecond)
 	}
-	if err := a.ApplyFeedback(fb, at); err != nil {
-		return nil, 0, err
+	if changed, err = a.ApplyFeedback(fb, at); err != nil {
+		return nil, 0, false, err
 	}
 
 	details := fb.Details
@@ -135,7 +135,7 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 	}
 	dj, err := json.Marshal(details)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	var code, pcnt, pof sql.NullInt64
 	if fb.Code != nil {
@@ -154,23 +154,23 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 	res, err := st.insert.ExecContext(ctx, a.ID, fb.Kind, fb.Execution, finished, code, pcnt, pof,
 		string(dj), fb.DeviceTime, millis(at))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	if _, err := st.update.ExecContext(ctx, string(a.Status), a.Progress.Cnt, a.Progress.Of,
 		millis(a.UpdatedAt), nullMillis(a.ClosedAt), a.ID); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	if !a.Status.Open() {
 		if _, err := st.closeDevice.ExecContext(ctx, a.Status == schema.ActionSucceeded, a.SoftwareID,
 			schema.DeviceStatusAfter(a.Status, prior), a.ID, a.Tenant, a.DeviceID); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
-	return a, id, nil
+	return a, id, changed, nil
 }
 
 func scanFeedback(s scanner) (*schema.Feedback, error) {

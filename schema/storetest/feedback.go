@@ -337,3 +337,23 @@ func testSWVersion(t *testing.T, s schema.Store) {
 		t.Fatalf("after report: %+v", d)
 	}
 }
+
+// testFeedbackStatusChanged: caches rely on StatusChanged to skip
+// invalidations for progress reports, so it must be exact, also within one
+// batch.
+func testFeedbackStatusChanged(t *testing.T, s schema.Store) {
+	sw := MustCreateSoftware(t, s, tenant, "1.0")
+	MustCreateDevice(t, s, tenant, "chg")
+	a := MustCreateAction(t, s, tenant, "chg", sw.ID)
+	proceed := func() *schema.Feedback {
+		return NewFeedback(a, schema.FeedbackDeployment, schema.ExecProceeding, schema.FinishedNone)
+	}
+	res := MustRecord(t, s, proceed(), proceed(), proceed(),
+		NewFeedback(a, schema.FeedbackDeployment, schema.ExecClosed, schema.FinishedSuccess))
+	want := []bool{true, false, false, true} // pending→running, progress, progress, →succeeded
+	for i, r := range res {
+		if r.Err != nil || r.StatusChanged != want[i] {
+			t.Errorf("result %d: StatusChanged=%v err=%v, want %v", i, r.StatusChanged, r.Err, want[i])
+		}
+	}
+}

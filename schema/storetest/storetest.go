@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Feedback/StateMachine", testFeedbackStateMachine},
 		{"Feedback/Errors", testFeedbackErrors},
 		{"Feedback/Batch", testFeedbackBatch},
+		{"Feedback/StatusChanged", testFeedbackStatusChanged},
 		{"Feedback/List", testFeedbackList},
 		{"Feedback/SkipSoftware", testSkipSoftware},
 		{"Feedback/SWVersion", testSWVersion},
