@@ -21,6 +21,10 @@ const (
 	// sends it to its own subscribers when it may have missed messages,
 	// e.g. after reconnecting to Redis, so caches start over.
 	KindAll
+	// KindFeedback: devices of the tenant reported feedback that changes no
+	// cached answer (progress, log lines). Key is the device id, or "" for
+	// several devices. Caches ignore it; live-log followers read on.
+	KindFeedback
 )
 
 // Invalidation announces that a cached part is stale.

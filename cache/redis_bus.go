@@ -299,7 +299,7 @@ func decodeInvalidation(p string) (inv Invalidation, origin [8]byte, sent int64,
 		return inv, origin, 0, fmt.Errorf("%d bytes is too short", len(p))
 	}
 	inv.Kind = Kind(p[1])
-	if inv.Kind < KindDevice || inv.Kind > KindAll {
+	if inv.Kind < KindDevice || inv.Kind > KindFeedback {
 		return inv, origin, 0, fmt.Errorf("unknown kind %d", p[1])
 	}
 	copy(origin[:], p[2:wireHeaderV1])

@@ -169,11 +169,16 @@ func (s *Server) actionLog(w http.ResponseWriter, r *http.Request, tenant string
 		return nil
 	}
 
-	// Frontlines publish KindDevice for the device on every recorded
-	// feedback. Subscribe before the first read, so nothing written in
-	// between is missed.
+	// Frontlines publish KindDevice for the device when feedback changes
+	// its action's status and KindFeedback (for the device, or for several
+	// devices of the tenant) for the rest. Subscribe before the first read,
+	// so nothing written in between is missed.
 	wake, stop := s.watch(func(inv cache.Invalidation) bool {
-		return inv.Kind == cache.KindDevice && inv.Tenant == tenant && inv.Key == deviceID
+		if inv.Tenant != tenant {
+			return false
+		}
+		return (inv.Kind == cache.KindDevice && inv.Key == deviceID) ||
+			(inv.Kind == cache.KindFeedback && (inv.Key == deviceID || inv.Key == ""))
 	})
 	defer stop()
 	sw, err := startSSE(w)

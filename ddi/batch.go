@@ -3,6 +3,7 @@ package ddi
 import (
 	"time"
 
+	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/schema"
 )
 
@@ -164,16 +165,43 @@ func (b *batcher) commit(batch []*fbRequest) {
 	}
 	b.s.metrics.fbBatch.Observe(float64(len(batch)))
 	b.s.logger.Debug("feedback batch stored", "size", len(batch), "elapsed", time.Since(start))
+	// Only feedback that moved an action's status changes a poll answer;
+	// those devices are invalidated everywhere. Progress reports, most of
+	// the traffic, change nothing cached: one KindFeedback per tenant and
+	// batch wakes live-log followers instead of one invalidation (and one
+	// reload from the store) per device.
 	type dev struct{ tenant, id string }
 	published := make(map[dev]bool, len(batch))
-	for _, r := range batch {
+	logged := make(map[string]bool, 1)
+	for i, r := range batch {
+		if results[i].Err != nil {
+			continue
+		}
+		if !results[i].StatusChanged {
+			logged[r.fb.Tenant] = true
+			continue
+		}
 		d := dev{r.fb.Tenant, r.fb.DeviceID}
 		if !published[d] {
 			published[d] = true
 			b.s.publishDevice(d.tenant, d.id)
 		}
 	}
+	for tenant := range logged {
+		b.s.publishFeedback(tenant)
+	}
 	for i, r := range batch {
 		r.res <- results[i]
+	}
+}
+
+// publishFeedback wakes live-log followers of the tenant's devices after
+// feedback that changed no cached answer. Losing it costs a follower a
+// few seconds (it re-reads periodically), so errors are only logged.
+func (s *Server) publishFeedback(tenant string) {
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	if err := s.bus.Publish(ctx, cache.Invalidation{Kind: cache.KindFeedback, Tenant: tenant}); err != nil {
+		s.logger.Debug("publish feedback notice", "tenant", tenant, "err", err)
 	}
 }
