@@ -17,15 +17,15 @@ import (
 // or the one it installed last. Anything else is 404, so a device cannot
 // enumerate the tenant's images.
 func (s *Server) moduleSoftware(req request, moduleID int64) (*schema.Software, error) {
-	if a := req.e.action; a != nil && a.SoftwareID == moduleID {
-		return req.e.sw, nil
+	if a := req.e.action(); a != nil && a.SoftwareID == moduleID {
+		return req.e.ext.sw, nil
 	}
 	var sw *schema.Software
 	err := s.withTimeout(func(ctx context.Context) error {
-		dev := req.e.dev
-		allowed := dev.InstalledSoftwareID == moduleID
-		if !allowed && dev.LastActionID != 0 {
-			a, err := s.store.Action(ctx, req.ts.name, dev.ID, dev.LastActionID)
+		e := req.e
+		allowed := e.prof.Value().installedID == moduleID
+		if !allowed && e.lastActionID != 0 {
+			a, err := s.store.Action(ctx, req.ts.name, e.id(), e.lastActionID)
 			if err != nil && schema.ErrorCode(err) != schema.ENOTFOUND {
 				return err
 			}
@@ -47,7 +47,7 @@ func (s *Server) handleArtifactList(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	s.writeJSON(ctx, []artifactJSON{artifactOf(base, req.e.path, sw)})
+	s.writeJSON(ctx, []artifactJSON{artifactOf(base, req.e.path(), sw)})
 }
 
 // handleDownload is GET/HEAD …/softwaremodules/{moduleId}/artifacts/{filename}

@@ -84,15 +84,16 @@ func (s *Server) gatewayOK(ts *tenantState, c cred) (bool, error) {
 	return g.set && tokenIs(c.tok, &g.sum), nil
 }
 
-// authorize checks c against a known device under the configured policy.
-func (s *Server) authorize(e *entry, c cred) (authResult, error) {
+// authorize checks c against a known device of ts under the configured
+// policy.
+func (s *Server) authorize(ts *tenantState, e *entry, c cred) (authResult, error) {
 	switch s.cfg.DeviceAuth {
 	case AuthOpen:
 		return authOK, nil
 	case AuthTOFU, AuthStrict:
 		switch c.kind {
 		case credTarget:
-			if e.hasToken {
+			if e.flags&flagToken != 0 {
 				if tokenIs(c.tok, &e.tokenSum) {
 					return authOK, nil
 				}
@@ -103,7 +104,7 @@ func (s *Server) authorize(e *entry, c cred) (authResult, error) {
 			}
 			return authDeny, nil
 		case credGateway:
-			ok, err := s.gatewayOK(e.tenant, c)
+			ok, err := s.gatewayOK(ts, c)
 			if ok {
 				return authOK, err
 			}
@@ -171,7 +172,7 @@ func (s *Server) bindToken(ts *tenantState, e *entry, c cred) (*entry, bool, err
 	hash := schema.HashToken(string(c.tok))
 	bound := false
 	err := s.withTimeout(func(ctx context.Context) error {
-		dev, err := s.store.Device(ctx, ts.name, e.dev.ID)
+		dev, err := s.store.Device(ctx, ts.name, e.id())
 		if err != nil {
 			return err
 		}
@@ -179,17 +180,17 @@ func (s *Server) bindToken(ts *tenantState, e *entry, c cred) (*entry, bool, err
 			bound = schema.TokenMatches(string(c.tok), dev.TokenHash)
 			return nil
 		}
-		if _, err := s.store.UpdateDevice(ctx, ts.name, e.dev.ID, schema.DeviceUpdate{TokenHash: &hash}); err != nil {
+		if _, err := s.store.UpdateDevice(ctx, ts.name, e.id(), schema.DeviceUpdate{TokenHash: &hash}); err != nil {
 			return fmt.Errorf("bind token: %w", err)
 		}
 		bound = true
-		s.logger.Info("device token bound", "tenant", ts.name, "device", e.dev.ID)
+		s.logger.Info("device token bound", "tenant", ts.name, "device", e.id())
 		return nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	s.publishDevice(ts.name, e.dev.ID)
-	ne, err := s.load(ts, e.dev.ID, e.key)
+	s.publishDevice(ts.name, e.id())
+	ne, err := s.load(ts, e.id(), e.key)
 	return ne, bound, err
 }

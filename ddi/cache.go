@@ -2,36 +2,93 @@ package ddi
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/dgraph-io/ristretto/v2"
+	"unique"
+	"unsafe"
 
 	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/schema"
 )
 
-// entry is one device's cached state: the device record and what its next
-// poll answer offers. Entries are immutable once cached (ristretto hands the
-// same pointer to every reader); a change builds a new entry.
+// entry is one device's cached state: what its next poll answer needs,
+// and a compact view of the device record from which that answer is
+// re-resolved when the catalog, the poll settings or the clock move on.
+// Entries are immutable once cached (every reader gets the same
+// pointer); a change builds a new entry.
+//
+// Size matters more than anything else here: a frontline caches the
+// whole fleet, and issue 5 allows ≤ 300 bytes of RSS per device. A
+// steady-state entry (no open action, nothing due) is one 112-byte
+// allocation plus its key string; everything a device shares with
+// thousands of others (feed, board, revision, version, status, tags,
+// update mode) is one interned profile (unique.Handle: 8 bytes, the
+// canonical value shared and garbage-collected when unused), and what
+// only devices with an open action or a due offer need lives behind ext.
+// Field order keeps the struct at 112 bytes (a Go size class); see
+// TestEntrySize.
 type entry struct {
-	key    string // deviceKey(tenant, id): the cache and last-seen key
-	tenant *tenantState
-	dev    *schema.Device
+	key  string // deviceKey(tenant, id): the cache and last-seen key
+	prof unique.Handle[profile]
+	ext  *entryExt // nil: no open action and nothing due
 
 	// tokenSum is the decoded TokenHash, so that the hit path compares a
 	// presented token without the hex decoding (and its allocation) that
 	// schema.TokenMatches does.
 	tokenSum [sha256.Size]byte
-	hasToken bool
 
-	// path is "/{tenant}/controller/v1/{id}", path-escaped, which is also
-	// safe inside a JSON string (PathEscape escapes '"' and '\').
-	path string
+	// catGen and tenGen are the tenant's catalog and tenant generations
+	// the entry was resolved at (truncated to 32 bits: a stale entry would
+	// need exactly 2^32 invalidations between two of its polls to pass).
+	// Entries derived from the catalog (flagCatDep) are stale once the
+	// catalog generation moves; every entry once the tenant generation
+	// moves (the poll settings behind sleep).
+	catGen, tenGen uint32
 
+	// until, when not 0, is the next maintenance window edge (or the end
+	// of a shortened sleep) in Unix nanoseconds on Config.Now's clock: the
+	// answer is re-resolved from then on, so a pre-rendered answer never
+	// outlives a window edge.
+	until int64
+	// loaded is when the device record was read from the store (wall
+	// clock, Unix nanoseconds). Re-resolving an entry keeps it, so
+	// CacheTTL bounds how old a cached record may get when an
+	// invalidation was lost (Server.lookup).
+	loaded int64
+	// lastActionID is the device's most recent closed action
+	// (installedBase), or 0.
+	lastActionID int64
+
+	// sleep is the device's pre-rendered "HH:MM:SS": its poll interval
+	// (schema.PollSettings.Interval, jittered per device and therefore
+	// stable) or the shortened sleep before a maintenance window.
+	sleep [len("HH:MM:SS")]byte
+
+	flags entryFlags
+	// nattrs is how many configData attributes the device has (capped),
+	// for configData's merge limit without a store read.
+	nattrs uint16
+}
+
+type entryFlags uint8
+
+const (
+	flagToken     entryFlags = 1 << iota // tokenSum is set
+	flagCatDep                           // derived from the catalog (see catGen)
+	flagConfigReq                        // configData is asked for
+	flagWithheld                         // ext.action is not offered (window closed, not started)
+)
+
+// entryExt is what only some entries carry: the device's open action with
+// its software, or the offer the next poll turns into an action.
+type entryExt struct {
+	// actionID is the device record's ActionID (its open action, if any).
+	actionID int64
 	// action is the device's open action and sw its software, or nil.
 	action *schema.Action
 	sw     *schema.Software
@@ -39,84 +96,201 @@ type entry struct {
 	// whenever the action or its status does, so gateways caching by URL
 	// notice.
 	chash string
-
-	// offer is what the catalog wants on the device while it has no open
-	// action (offer.Software nil: nothing due); the next authenticated poll
-	// creates the action. An offer whose maintenance window is closed is
-	// not kept here (see window.go).
-	offer schema.Offer
 	// window is the maintenance window of the open action's rollout, or
-	// nil; withheld is set when the poll must not offer the open action's
-	// deploymentBase because it has not started and the window is closed.
-	window   *schema.MaintenanceWindow
-	withheld bool
+	// nil.
+	window *schema.MaintenanceWindow
+	// offer is what the catalog wants on the device while it has no open
+	// action (offer.Software nil: nothing due); the next authenticated
+	// poll creates the action. An offer whose maintenance window is closed
+	// is not kept (see window.go).
+	offer schema.Offer
+}
 
-	// sleep is the device's pre-rendered "HH:MM:SS": its poll interval
-	// (schema.PollSettings.Interval, jittered per device and therefore
-	// stable) or the shortened sleep before a maintenance window.
-	sleep [len("HH:MM:SS")]byte
+// profile is the part of a device record that desired-state resolution
+// and poll settings read and that devices share: a fleet of a million
+// devices has a few dozen distinct profiles. It is interned with
+// unique.Make, so each entry holds an 8-byte handle.
+//
+// Name and the attributes other than the hardware ones are left out:
+// they only matter to rollout targets with Query or Attributes filters.
+// When a live rollout has one (catalogSnap.needDevice), re-resolution
+// reads the device from the store instead of rebuilding it from the
+// profile — one store read per device per catalog change, the price of
+// not keeping every device's attributes in memory.
+type profile struct {
+	mode               schema.UpdateMode
+	feed, status       string
+	board, revision    string // Device.HWModel(), Device.HWRevision()
+	swVersion          string
+	tags               string // length-prefixed, see packTags
+	softwareID, skipID int64
+	installedID        int64
+	pollInterval       time.Duration
+	provisioned        bool
+}
 
-	// catDep marks entries derived from the catalog: those without an
-	// open action (the offer) and those whose action comes from a rollout
-	// (its window may change). They are stale once the tenant's catalog
-	// generation moves past catGen. Every entry is stale once the tenant
-	// generation moves past tenGen (the poll settings behind sleep).
-	catDep bool
-	catGen uint64
-	tenGen uint64
-	// until, when set, is the next maintenance window edge (or the end of
-	// a shortened sleep) on Config.Now's clock: the answer is re-resolved
-	// from then on, so a pre-rendered answer never outlives a window edge.
-	until time.Time
-	// loaded is when dev was read from the store (wall clock). Re-resolving
-	// an entry keeps it, so CacheTTL still bounds how old a cached device
-	// record may get when an invalidation was lost.
-	loaded time.Time
+func profileOf(d *schema.Device) unique.Handle[profile] {
+	return unique.Make(profile{
+		mode: d.UpdateMode, feed: d.Feed, status: d.Status,
+		board: d.HWModel(), revision: d.HWRevision(), swVersion: d.SWVersion,
+		tags:       packTags(d.Tags),
+		softwareID: d.SoftwareID, skipID: d.SkipSoftwareID, installedID: d.InstalledSoftwareID,
+		pollInterval: d.PollInterval,
+		provisioned:  d.Provisioned,
+	})
+}
+
+// packTags joins tags as uvarint(len) + bytes each, which any tag
+// content survives.
+func packTags(tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	var b []byte
+	for _, t := range tags {
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	return string(b)
+}
+
+func unpackTags(s string) []string {
+	var tags []string
+	for len(s) > 0 {
+		n, k := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+		if k <= 0 || uint64(len(s)-k) < n {
+			break // cannot happen: packTags wrote it
+		}
+		tags = append(tags, s[k:k+int(n)])
+		s = s[k+int(n):]
+	}
+	return tags
+}
+
+// device rebuilds the device record from the entry, as far as
+// resolution needs it (see profile).
+func (e *entry) device(tenant string) *schema.Device {
+	p := e.prof.Value()
+	d := &schema.Device{
+		Tenant: tenant, ID: e.id(), Tags: unpackTags(p.tags),
+		UpdateMode: p.mode, SoftwareID: p.softwareID, Feed: p.feed,
+		SWVersion: p.swVersion, InstalledSoftwareID: p.installedID, SkipSoftwareID: p.skipID,
+		LastActionID: e.lastActionID, PollInterval: p.pollInterval, Status: p.status,
+		ConfigRequested: e.flags&flagConfigReq != 0, Provisioned: p.provisioned,
+	}
+	if e.flags&flagToken != 0 {
+		d.TokenHash = hex.EncodeToString(e.tokenSum[:])
+	}
+	if e.ext != nil {
+		d.ActionID = e.ext.actionID
+	}
+	if p.board != "" || p.revision != "" {
+		d.Attributes = make(map[string]string, 2)
+		if p.board != "" {
+			d.Attributes[schema.AttrHWModel] = p.board
+		}
+		if p.revision != "" {
+			d.Attributes[schema.AttrHWRevision] = p.revision
+		}
+	}
+	return d
+}
+
+// id is the device id (the key after the tenant and its NUL).
+func (e *entry) id() string { return e.key[strings.IndexByte(e.key, 0)+1:] }
+
+// action is the open action, or nil.
+func (e *entry) action() *schema.Action {
+	if e.ext == nil {
+		return nil
+	}
+	return e.ext.action
 }
 
 // due reports whether the next poll should create an action.
-func (e *entry) due() bool { return e.offer.Software != nil }
+func (e *entry) due() bool { return e.ext != nil && e.ext.offer.Software != nil }
 
-// cost approximates the entry's memory in bytes for ristretto.
-func (e *entry) cost() int64 {
-	n := 512 + len(e.key) + len(e.path) + len(e.dev.Name) + len(e.dev.SWVersion) + len(e.dev.LastAddr)
-	for k, v := range e.dev.Attributes {
-		n += 48 + len(k) + len(v)
-	}
-	if e.action != nil {
-		n += 256
-	}
-	return int64(n)
+// appendPath appends "/{tenant}/controller/v1/{id}", path-escaped like
+// url.PathEscape (which also makes it safe inside a JSON string: '"' and
+// '\' are escaped). It is rendered per answer rather than stored: 32
+// bytes per device saved for a few ns of copying.
+func (e *entry) appendPath(dst []byte) []byte {
+	i := strings.IndexByte(e.key, 0)
+	dst = append(dst, '/')
+	dst = appendPathEscape(dst, e.key[:i])
+	dst = append(dst, "/controller/v1/"...)
+	return appendPathEscape(dst, e.key[i+1:])
 }
 
-// Two independent seeds: one for ristretto's key hash and shard choice,
-// one for its conflict hash, so that a collision needs both to collide.
-var (
-	keySeed      = maphash.MakeSeed()
-	conflictSeed = maphash.MakeSeed()
+// path is appendPath as a string, for the handlers off the hot path.
+func (e *entry) path() string { return string(e.appendPath(nil)) }
+
+// appendPathEscape is url.PathEscape in append style: no allocation,
+// and no copy beyond the append for the usual ids that need no escaping.
+func appendPathEscape(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if pathSafe(c) {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return dst
+}
+
+// pathSafe mirrors net/url's shouldEscape(c, encodePathSegment) == false.
+func pathSafe(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ':', '=', '@':
+		return true
+	}
+	return false
+}
+
+// Sizes behind cost, computed once.
+const (
+	entrySize = int64(unsafe.Sizeof(entry{}))
+	extSize   = int64(unsafe.Sizeof(entryExt{}))
+	// slotCost is a map slot (uint64 key, pointer value: 16 bytes) at a
+	// swiss table's typical load (~7/8 full right after growth doubles it
+	// to 7/16), with its control byte: ~32 bytes.
+	slotCost = 32
+	// actionCost approximates a schema.Action with its strings.
+	actionCost = 256
 )
 
-// keyHash replaces ristretto's default, which converts the key to an
-// interface (one allocation per Get); maphash.String does not allocate.
-func keyHash(k string) (uint64, uint64) {
-	return maphash.String(keySeed, k), maphash.String(conflictSeed, k)
+// cost is the entry's memory in bytes, for the cache's budget: the
+// allocation rounded to Go's size class, the key string, the map slot,
+// and ext with the action it holds. Interned profiles, catalog software
+// and rollouts are shared and not counted.
+func (e *entry) cost() int64 {
+	n := roundClass(entrySize) + roundClass(int64(len(e.key))) + slotCost
+	if e.ext != nil {
+		n += roundClass(extSize) + int64(len(e.ext.chash))
+		if e.ext.action != nil {
+			n += actionCost
+		}
+	}
+	return n
 }
 
-func newDeviceCache(maxBytes int64) (*ristretto.Cache[string, *entry], error) {
-	// About 1 KiB per entry; ristretto wants ~10 counters per item.
-	counters := max(maxBytes/1024*10, 1000)
-	return ristretto.NewCache(&ristretto.Config[string, *entry]{
-		NumCounters:        counters,
-		MaxCost:            maxBytes,
-		BufferItems:        64,
-		KeyToHash:          keyHash,
-		IgnoreInternalCost: true,
-		// Hit, miss and eviction counts for the metrics (l1Collector).
-		// ristretto keeps them in sharded atomic counters: no
-		// allocation and little contention on the hit path.
-		Metrics: true,
-	})
-}
+// roundClass rounds n up to a multiple of 16 (Go's size classes are
+// that fine up to 256 bytes, which covers every allocation counted).
+func roundClass(n int64) int64 { return (n + 15) &^ 15 }
+
+// keySeed seeds keyHash.
+var keySeed = maphash.MakeSeed()
+
+// keyHash is the 64-bit hash the device cache, the invalidator and the
+// last-seen tracker key on. maphash.String does not allocate; the poll
+// computes it once and hands it to all three.
+func keyHash(k string) uint64 { return maphash.String(keySeed, k) }
 
 // deviceKey is the cache key of a device. NUL cannot occur in a tenant
 // name (Config.Validate) nor in a decoded URL path segment we route.
@@ -140,28 +314,26 @@ type invalidator struct {
 	}
 }
 
-func (iv *invalidator) shard(key string) int {
-	h, _ := keyHash(key)
-	return int(h % uint64(len(iv.shards)))
-}
+func (iv *invalidator) shard(h uint64) int { return int(h % uint64(len(iv.shards))) }
 
 // begin returns the sequence to pass to fill after reading the store.
-func (iv *invalidator) begin(key string) uint64 {
-	sh := &iv.shards[iv.shard(key)]
+func (iv *invalidator) begin(h uint64) uint64 {
+	sh := &iv.shards[iv.shard(h)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.seq
 }
 
-// fill caches e unless key's shard saw an invalidation since begin.
-func (s *Server) fill(e *entry, seq uint64) {
-	sh := &s.inval.shards[s.inval.shard(e.key)]
+// fill caches e unless its shard saw an invalidation since begin, or the
+// device record it was built from is already CacheTTL old.
+func (s *Server) fill(e *entry, h, seq uint64) {
+	sh := &s.inval.shards[s.inval.shard(h)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// The TTL counts from when the device record was read, not from this
 	// re-resolve, so staleness after a lost invalidation stays bounded.
-	if ttl := s.cfg.CacheTTL - time.Since(e.loaded); sh.seq == seq && ttl > 0 {
-		s.devices.SetWithTTL(e.key, e, e.cost(), ttl)
+	if sh.seq == seq && time.Now().UnixNano()-e.loaded < int64(s.cfg.CacheTTL) {
+		s.devices.set(h, e)
 	}
 }
 
@@ -179,10 +351,11 @@ func (s *Server) invalidate(inv cache.Invalidation) {
 	switch inv.Kind {
 	case cache.KindDevice:
 		key := deviceKey(inv.Tenant, inv.Key)
-		sh := &s.inval.shards[s.inval.shard(key)]
+		h := keyHash(key)
+		sh := &s.inval.shards[s.inval.shard(h)]
 		sh.mu.Lock()
 		sh.seq++
-		s.devices.Del(key)
+		s.devices.del(h, key)
 		sh.mu.Unlock()
 	case cache.KindCatalog:
 		// Entries derived from the catalog compare their catGen with gen
@@ -209,7 +382,7 @@ func (s *Server) invalidateAll() {
 		sh.seq++
 		sh.mu.Unlock()
 	}
-	s.devices.Clear()
+	s.devices.clear()
 	for _, ts := range s.tenants {
 		ts.gen.Add(1)
 		ts.catalog.Store(nil)
@@ -226,19 +399,36 @@ func decodeHash(h string) (sum [sha256.Size]byte, ok bool) {
 	return sum, true
 }
 
-// lookup returns the device's cached entry if it is still usable at now.
-func (s *Server) lookup(ts *tenantState, key string, now time.Time) *entry {
-	e, ok := s.devices.Get(key)
-	if !ok {
+// lookup returns the device's cached entry if it is still usable: key
+// hashes to h, now is Config.Now's reading and wall the wall clock in Unix
+// nanoseconds (the same reading when the clock is real).
+func (s *Server) lookup(ts *tenantState, h uint64, key string, now time.Time, wall int64) *entry {
+	e := s.devices.get(h, key)
+	if e == nil || !s.usable(ts, e, now, wall) {
 		return nil
 	}
-	if e.tenGen != ts.tenGen.Load() || (e.catDep && e.catGen != ts.gen.Load()) {
-		return nil // derived from older poll settings or an older catalog
-	}
-	if !e.until.IsZero() && !now.Before(e.until) {
-		return nil // a maintenance window edge has passed
-	}
 	return e
+}
+
+// usable reports whether a cached entry may answer at now.
+func (s *Server) usable(ts *tenantState, e *entry, now time.Time, wall int64) bool {
+	if e.tenGen != uint32(ts.tenGen.Load()) || (e.flags&flagCatDep != 0 && e.catGen != uint32(ts.gen.Load())) {
+		return false // derived from older poll settings or an older catalog
+	}
+	if e.until != 0 && now.UnixNano() >= e.until {
+		return false // a maintenance window edge has passed
+	}
+	// The record is too old to trust without a fresh read (a lost
+	// invalidation); this replaces a per-item TTL in the cache.
+	return wall-e.loaded < int64(s.cfg.CacheTTL)
+}
+
+// wallNow is the wall clock for lookup, given Config.Now's reading.
+func (s *Server) wallNow(now time.Time) int64 {
+	if s.realClock {
+		return now.UnixNano()
+	}
+	return time.Now().UnixNano()
 }
 
 // device returns the device's entry from the cache or, on a miss, from the
@@ -246,7 +436,9 @@ func (s *Server) lookup(ts *tenantState, key string, now time.Time) *entry {
 // returns ENOTFOUND for unknown devices.
 func (s *Server) device(ts *tenantState, id string) (*entry, error) {
 	key := deviceKey(ts.name, id)
-	if e := s.lookup(ts, key, s.now()); e != nil {
+	h := keyHash(key)
+	now := s.now()
+	if e := s.lookup(ts, h, key, now, s.wallNow(now)); e != nil {
 		return e, nil
 	}
 	return s.load(ts, id, key)
@@ -255,18 +447,27 @@ func (s *Server) device(ts *tenantState, id string) (*entry, error) {
 // load reads a device from the store and resolves its offer.
 func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 	v, err, _ := s.loads.Do(key, func() (any, error) {
-		seq := s.inval.begin(key)
+		h := keyHash(key)
+		seq := s.inval.begin(h)
 		// A stale entry only needs re-resolving against the new catalog,
 		// poll settings or clock: its device record and open action are
 		// still current, because changes to them delete the entry. Only
-		// once the record is CacheTTL old is it read again.
-		if old, ok := s.devices.Get(key); ok && time.Since(old.loaded) < s.cfg.CacheTTL {
-			e, err := s.resolve(ts, old.dev, old.action, old.loaded)
+		// once the record is CacheTTL old is it read again — or when the
+		// catalog has a rollout target that needs fields the entry does
+		// not keep (see profile).
+		if old := s.devices.peek(h, key); old != nil && time.Now().UnixNano()-old.loaded < int64(s.cfg.CacheTTL) {
+			snap, err := s.catalog(ts)
 			if err != nil {
 				return nil, err
 			}
-			s.fill(e, seq)
-			return e, nil
+			if !snap.needDevice {
+				e, err := s.resolve(ts, old.device(ts.name), old.action(), time.Unix(0, old.loaded))
+				if err != nil {
+					return nil, err
+				}
+				s.fill(e, h, seq)
+				return e, nil
+			}
 		}
 		ctx, cancel := s.storeCtx()
 		defer cancel()
@@ -286,7 +487,7 @@ func (s *Server) load(ts *tenantState, id, key string) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.fill(e, seq)
+		s.fill(e, h, seq)
 		return e, nil
 	})
 	if err != nil {

@@ -31,9 +31,14 @@ const (
 	DefaultPollInterval      = 5 * time.Minute
 	DefaultMaxBodyBytes      = 256 << 10
 	DefaultSeenFlushInterval = 10 * time.Second
-	DefaultCacheBytes        = 64 << 20
-	DefaultCacheTTL          = 10 * time.Minute
-	DefaultMaxInFlight       = 10000
+	// DefaultCacheBytes holds 1,000,000 steady-state devices (~176 bytes
+	// each, entry.cost) with half again as much headroom for entries that
+	// carry an offer (~256 bytes) or an open action (~512 bytes) during a
+	// rollout. It is a ceiling, not an allocation: the cache uses only what
+	// the devices it holds cost.
+	DefaultCacheBytes  = 256 << 20
+	DefaultCacheTTL    = 10 * time.Minute
+	DefaultMaxInFlight = 10000
 )
 
 // maxSleep is the longest sleep the poll answer may carry: SWUpdate parses

@@ -82,11 +82,23 @@ func (s *Server) handleConfigData(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	if mode == schema.ConfigMerge {
-		// The device-wide cap applies after merging.
-		n := len(req.e.dev.Attributes)
+	// The device-wide cap applies after merging. The entry only knows how
+	// many attributes the device has, not which: when even counting every
+	// key as new stays within the cap (the usual case) no store read is
+	// needed; otherwise the device record decides.
+	if mode == schema.ConfigMerge && int(req.e.nattrs)+len(data) > maxAttributes {
+		var dev *schema.Device
+		if err := s.withTimeout(func(c context.Context) error {
+			var err error
+			dev, err = s.store.Device(c, req.ts.name, req.e.id())
+			return err
+		}); err != nil {
+			s.writeError(ctx, err)
+			return
+		}
+		n := len(dev.Attributes)
 		for k := range data {
-			if _, ok := req.e.dev.Attributes[k]; !ok {
+			if _, ok := dev.Attributes[k]; !ok {
 				n++
 			}
 		}
@@ -96,13 +108,13 @@ func (s *Server) handleConfigData(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	err = s.withTimeout(func(c context.Context) error {
-		_, err := s.store.SetAttributes(c, req.ts.name, req.e.dev.ID, mode, data)
+		_, err := s.store.SetAttributes(c, req.ts.name, req.e.id(), mode, data)
 		return err
 	})
 	if err != nil {
 		s.writeError(ctx, err)
 		return
 	}
-	s.publishDevice(req.ts.name, req.e.dev.ID)
+	s.publishDevice(req.ts.name, req.e.id())
 	ctx.SetStatusCode(fasthttp.StatusOK)
 }

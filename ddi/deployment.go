@@ -152,8 +152,8 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, v any) {
 // actionOf returns the device's action id and its software, from the
 // entry when it is the cached open action, else from the store.
 func (s *Server) actionOf(req request, id int64) (*schema.Action, *schema.Software, error) {
-	if a := req.e.action; a != nil && a.ID == id {
-		return a, req.e.sw, nil
+	if a := req.e.action(); a != nil && a.ID == id {
+		return a, req.e.ext.sw, nil
 	}
 	var (
 		a  *schema.Action
@@ -161,7 +161,7 @@ func (s *Server) actionOf(req request, id int64) (*schema.Action, *schema.Softwa
 	)
 	err := s.withTimeout(func(ctx context.Context) error {
 		var err error
-		if a, err = s.store.Action(ctx, req.ts.name, req.e.dev.ID, id); err != nil {
+		if a, err = s.store.Action(ctx, req.ts.name, req.e.id(), id); err != nil {
 			return err
 		}
 		sw, err = s.software(ctx, req.ts, a.SoftwareID)
@@ -177,8 +177,8 @@ func (s *Server) actionWindow(req request, a *schema.Action) *schema.Maintenance
 	if a.RolloutID == 0 {
 		return nil
 	}
-	if ea := req.e.action; ea != nil && ea.ID == a.ID && req.e.catGen == req.ts.gen.Load() {
-		return req.e.window
+	if ea := req.e.action(); ea != nil && ea.ID == a.ID && req.e.catGen == uint32(req.ts.gen.Load()) {
+		return req.e.ext.window
 	}
 	snap, err := s.catalog(req.ts)
 	if err != nil {
@@ -245,7 +245,7 @@ func (s *Server) serveAction(ctx *fasthttp.RequestCtx, open bool) {
 		s.writeError(ctx, schema.Errorf(schema.EINTERNAL, "action id %d does not fit SWUpdate's int", a.ID))
 		return
 	}
-	out := deploymentOf(base, req.e.path, a, sw)
+	out := deploymentOf(base, req.e.path(), a, sw)
 	if open {
 		out.Deployment.MaintenanceWindow = windowState(s.actionWindow(req, a), s.now())
 	}
@@ -269,7 +269,7 @@ func (s *Server) history(req request, a *schema.Action, n int) (*historyJSON, er
 	var all []*schema.Feedback
 	err := s.withTimeout(func(ctx context.Context) error {
 		for off := 0; off < maxHistoryRows; off += historyPage {
-			page, err := s.store.Feedback(ctx, req.ts.name, req.e.dev.ID, a.ID, off, historyPage)
+			page, err := s.store.Feedback(ctx, req.ts.name, req.e.id(), a.ID, off, historyPage)
 			if err != nil {
 				return err
 			}
@@ -329,7 +329,7 @@ func (s *Server) handleCancelAction(ctx *fasthttp.RequestCtx) {
 	var a *schema.Action
 	err := s.withTimeout(func(c context.Context) error {
 		var err error
-		a, err = s.store.Action(c, req.ts.name, req.e.dev.ID, id)
+		a, err = s.store.Action(c, req.ts.name, req.e.id(), id)
 		return err
 	})
 	if err != nil {

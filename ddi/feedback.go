@@ -236,7 +236,7 @@ func (s *Server) handleFeedback(ctx *fasthttp.RequestCtx, kind string) {
 		s.writeError(ctx, err)
 		return
 	}
-	fb.Tenant, fb.DeviceID, fb.ActionID, fb.Kind = req.ts.name, req.e.dev.ID, aid, kind
+	fb.Tenant, fb.DeviceID, fb.ActionID, fb.Kind = req.ts.name, req.e.id(), aid, kind
 	fb.ReceivedAt = time.Now().UTC()
 	act, err := s.feedback.submit(fb)
 	if schema.ErrorCode(err) == schema.EGONE && s.repeatsClose(fb) {

@@ -213,8 +213,8 @@ func (m *metrics) rejected(err error) {
 	m.fbRejected[reason].Inc()
 }
 
-// l1Collector exports the device cache's ristretto counters at scrape
-// time (Config.Metrics is on; ristretto counts on sharded atomics).
+// l1Collector exports the device cache's counters at scrape time (the
+// cache counts per shard on atomics next to each shard's lock).
 type l1Collector struct{ s *Server }
 
 var (
@@ -230,8 +230,8 @@ func (c *l1Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *l1Collector) Collect(ch chan<- prometheus.Metric) {
-	rm := c.s.devices.Metrics
-	ch <- prometheus.MustNewConstMetric(l1Requests, prometheus.CounterValue, float64(rm.Hits()), "hit")
-	ch <- prometheus.MustNewConstMetric(l1Requests, prometheus.CounterValue, float64(rm.Misses()), "miss")
-	ch <- prometheus.MustNewConstMetric(l1Evictions, prometheus.CounterValue, float64(rm.KeysEvicted()))
+	hits, misses, evicted := c.s.devices.stats()
+	ch <- prometheus.MustNewConstMetric(l1Requests, prometheus.CounterValue, float64(hits), "hit")
+	ch <- prometheus.MustNewConstMetric(l1Requests, prometheus.CounterValue, float64(misses), "miss")
+	ch <- prometheus.MustNewConstMetric(l1Evictions, prometheus.CounterValue, float64(evicted))
 }

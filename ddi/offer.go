@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/gosling-ota/gosling/schema"
@@ -16,13 +15,22 @@ import (
 // that answer holds. loaded is when dev was read from the store.
 func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action, loaded time.Time) (*entry, error) {
 	e := &entry{
-		key:    deviceKey(dev.Tenant, dev.ID),
-		tenant: ts,
-		dev:    dev,
-		path:   "/" + url.PathEscape(dev.Tenant) + "/controller/v1/" + url.PathEscape(dev.ID),
-		loaded: loaded,
+		key:          deviceKey(dev.Tenant, dev.ID),
+		prof:         profileOf(dev),
+		loaded:       loaded.UnixNano(),
+		lastActionID: dev.LastActionID,
+		nattrs:       uint16(min(len(dev.Attributes), 1<<16-1)),
 	}
-	e.tokenSum, e.hasToken = decodeHash(dev.TokenHash)
+	var hasToken bool
+	if e.tokenSum, hasToken = decodeHash(dev.TokenHash); hasToken {
+		e.flags |= flagToken
+	}
+	if dev.ConfigRequested {
+		e.flags |= flagConfigReq
+	}
+	if dev.ActionID != 0 {
+		e.ext = &entryExt{actionID: dev.ActionID}
+	}
 	snap, err := s.catalog(ts)
 	if err != nil {
 		return nil, err
@@ -31,7 +39,7 @@ func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action
 	if err != nil {
 		return nil, err
 	}
-	e.catGen, e.tenGen = snap.gen, tenGen
+	e.catGen, e.tenGen = uint32(snap.gen), uint32(tenGen)
 	now := s.now()
 	sleep := ps.Interval(dev, s.cfg.PollInterval)
 
@@ -45,22 +53,25 @@ func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action
 				return nil, fmt.Errorf("load software %d of action %d: %w", act.SoftwareID, act.ID, err)
 			}
 		}
-		e.action, e.sw, e.chash = act, sw, actionHash(act)
+		if e.ext == nil {
+			e.ext = &entryExt{actionID: dev.ActionID}
+		}
+		e.ext.action, e.ext.sw, e.ext.chash = act, sw, actionHash(act)
 		if act.RolloutID == 0 {
 			return e.withSleep(sleep), nil
 		}
-		e.catDep = true
+		e.flags |= flagCatDep
 		r := snap.rollout(act.RolloutID)
 		if r == nil || r.Window == nil {
 			return e.withSleep(sleep), nil
 		}
-		e.window = r.Window
+		e.ext.window = r.Window
 		open, opensIn := r.Window.State(now)
 		switch {
 		case act.Status == schema.ActionCanceling:
 			// A cancel is offered whatever the window says.
 		case open:
-			e.until = windowCloses(r.Window, now)
+			e.until = windowCloses(r.Window, now).UnixNano()
 		case act.Status == schema.ActionPending:
 			// Not started: withheld until the window opens (window.go).
 			// The device waits like one without an action, not at the
@@ -68,16 +79,17 @@ func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action
 			idle := *dev
 			idle.ActionID = 0
 			sleep = schema.SleepBefore(ps.Interval(&idle, s.cfg.PollInterval), opensIn)
-			e.withheld, e.until = true, now.Add(sleep)
+			e.flags |= flagWithheld
+			e.until = now.Add(sleep).UnixNano()
 		}
 		return e.withSleep(sleep), nil
 	}
 
-	e.catDep = true
+	e.flags |= flagCatDep
 	o := snap.cat.Desired(dev)
 	if r := o.Rollout; o.Software != nil && r != nil && r.Window != nil {
 		if open, opensIn := r.Window.State(now); open {
-			e.until = windowCloses(r.Window, now)
+			e.until = windowCloses(r.Window, now).UnixNano()
 		} else {
 			// No action before the window opens (window.go). The entry
 			// expires after the shortened sleep: a device that polled at
@@ -85,11 +97,17 @@ func (s *Server) resolve(ts *tenantState, dev *schema.Device, act *schema.Action
 			// the window opens, because the sleep is at most a third of
 			// the time left.
 			sleep = schema.SleepBefore(sleep, opensIn)
-			e.until = now.Add(sleep)
+			e.until = now.Add(sleep).UnixNano()
 			o = schema.Offer{}
 		}
 	}
-	e.offer = o
+	if o.Software != nil {
+		// Only a due entry pays for ext (a steady-state one has none).
+		if e.ext == nil {
+			e.ext = &entryExt{actionID: dev.ActionID}
+		}
+		e.ext.offer = o
+	}
 	return e.withSleep(sleep), nil
 }
 
@@ -110,7 +128,7 @@ func actionHash(a *schema.Action) string {
 	return fmt.Sprint(int32(h))
 }
 
-// createAction opens an action for e.offer and returns the reloaded entry.
+// createAction opens an action for e.ext.offer and returns the reloaded entry.
 // A concurrent create (another frontline, or the control plane) shows up as
 // ECONFLICT; then the device already has an open action and a reload
 // returns it. When the rollout already has MaxConcurrent open actions the
@@ -118,7 +136,7 @@ func actionHash(a *schema.Action) string {
 // nothing this time, with the device's normal sleep) and the rollout backs
 // off for fullBackoff.
 func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
-	o := e.offer
+	o := e.ext.offer
 	var rolloutID int64
 	if o.Rollout != nil {
 		rolloutID = o.Rollout.ID
@@ -130,8 +148,8 @@ func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
 		ctx, cancel := s.storeCtx()
 		defer cancel()
 		a := &schema.Action{
-			Tenant:     e.dev.Tenant,
-			DeviceID:   e.dev.ID,
+			Tenant:     ts.name,
+			DeviceID:   e.id(),
 			SoftwareID: o.Software.ID,
 			Status:     schema.ActionPending,
 			Download:   schema.HandlingForced,
@@ -160,7 +178,7 @@ func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
 		default:
 			return nil, fmt.Errorf("create action: %w", err)
 		}
-		s.publishDevice(e.dev.Tenant, e.dev.ID)
+		s.publishDevice(ts.name, e.id())
 		return nil, nil
 	})
 	if err == errNoSlot {
@@ -169,7 +187,7 @@ func (s *Server) createAction(ts *tenantState, e *entry) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.load(ts, e.dev.ID, e.key)
+	return s.load(ts, e.id(), e.key)
 }
 
 // errNoSlot tells every caller sharing one singleflight call that the

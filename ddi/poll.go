@@ -25,8 +25,8 @@ var scratchPool = sync.Pool{New: func() any {
 // request memory.
 //
 // Hit path (cached device, authorized, nothing to create): one map lookup
-// for the tenant, one cache Get, two generation loads and a clock read to
-// check the entry, a token hash when the policy needs one,
+// for the tenant, one key hash, one cache lookup, two generation loads and
+// the request's clock reading to check the entry, a token hash when the policy needs one,
 // append-rendering into a pooled buffer (the device's sleep is
 // pre-rendered in its entry), and a last-seen note in memory. No store
 // I/O and no allocation.
@@ -54,12 +54,15 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte, start time.Ti
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.key = appendDeviceKey(sc.key[:0], tenant, id)
+	key := b2s(sc.key)
+	// One hash for the cache, and (via the entry) the last-seen map.
+	h := keyHash(key)
 	now := start
 	if !s.realClock {
 		now = s.now()
 	}
-	e := s.lookup(ts, b2s(sc.key), now)
-	if e == nil || e.due() || !s.fastAuthorized(e, c) {
+	e := s.lookup(ts, h, key, now, s.wallNow(now))
+	if e == nil || e.due() || !s.fastAuthorized(ts, e, c) {
 		var err error
 		if e, err = s.pollSlow(ctx, ts, string(id), c); err != nil {
 			s.writeError(ctx, err)
@@ -68,7 +71,7 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte, start time.Ti
 			return // answered (401)
 		}
 	}
-	s.seen.touch(e, now, remoteAddr(ctx))
+	s.seen.touch(e.key, h, now, remoteAddr(ctx))
 	sc.body = s.appendPoll(sc.body[:0], e, base)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
@@ -78,16 +81,16 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte, start time.Ti
 // fastAuthorized is authorize for the hit path: it admits without store
 // I/O or allocation, and defers every other case (binding, errors, a
 // gateway token not loaded yet) to the slow path by returning false.
-func (s *Server) fastAuthorized(e *entry, c cred) bool {
+func (s *Server) fastAuthorized(ts *tenantState, e *entry, c cred) bool {
 	switch s.cfg.DeviceAuth {
 	case AuthOpen:
 		return true
 	}
 	switch c.kind {
 	case credTarget:
-		return e.hasToken && tokenIs(c.tok, &e.tokenSum)
+		return e.flags&flagToken != 0 && tokenIs(c.tok, &e.tokenSum)
 	case credGateway:
-		g := e.tenant.gateway.Load()
+		g := ts.gateway.Load()
 		return g != nil && g.set && time.Now().Before(g.expiry) && tokenIs(c.tok, &g.sum)
 	}
 	return false

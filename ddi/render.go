@@ -18,8 +18,9 @@ import (
 // absolute: SWUpdate stalls on relative ones.
 //
 // It is append-style so the hot path renders into a reused buffer without
-// allocating; every piece is either pre-rendered (sleep, e.path, e.chash)
-// or formatted by strconv.Append*. The sleep is the entry's own: poll
+// allocating; every piece is either pre-rendered (sleep, e.ext.chash)
+// or formatted by strconv.Append* (the path is escaped from the key, see
+// entry.appendPath). The sleep is the entry's own: poll
 // settings, jitter and window shortening are per device.
 func (s *Server) appendPoll(dst []byte, e *entry, host []byte) []byte {
 	dst = append(dst, `{"config":{"polling":{"sleep":"`...)
@@ -37,9 +38,9 @@ func (s *Server) appendPoll(dst []byte, e *entry, host []byte) []byte {
 		dst = append(dst, name...)
 		dst = append(dst, `":{"href":"`...)
 		dst = s.appendBase(dst, host)
-		dst = append(dst, e.path...)
+		dst = e.appendPath(dst)
 	}
-	if a := e.action; a != nil && !e.withheld {
+	if a := e.action(); a != nil && e.flags&flagWithheld == 0 {
 		if a.Status == schema.ActionCanceling {
 			link("cancelAction")
 			dst = append(dst, "/cancelAction/"...)
@@ -49,18 +50,18 @@ func (s *Server) appendPoll(dst []byte, e *entry, host []byte) []byte {
 			dst = append(dst, "/deploymentBase/"...)
 			dst = strconv.AppendInt(dst, a.ID, 10)
 			dst = append(dst, "?c="...)
-			dst = append(dst, e.chash...)
+			dst = append(dst, e.ext.chash...)
 		}
 		dst = append(dst, `"}`...)
 	}
-	if e.dev.ConfigRequested {
+	if e.flags&flagConfigReq != 0 {
 		link("configData")
 		dst = append(dst, `/configData"}`...)
 	}
-	if e.action == nil && e.dev.LastActionID != 0 {
+	if e.action() == nil && e.lastActionID != 0 {
 		link("installedBase")
 		dst = append(dst, "/installedBase/"...)
-		dst = strconv.AppendInt(dst, e.dev.LastActionID, 10)
+		dst = strconv.AppendInt(dst, e.lastActionID, 10)
 		dst = append(dst, `"}`...)
 	}
 	if n > 0 {

@@ -248,7 +248,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (request, bool) {
 // admit authorizes c against a known device, binding a tofu token when
 // due; it answers the request itself when it returns false.
 func (s *Server) admit(ctx *fasthttp.RequestCtx, ts *tenantState, e *entry, c cred) (*entry, bool) {
-	res, err := s.authorize(e, c)
+	res, err := s.authorize(ts, e, c)
 	if err != nil {
 		s.writeError(ctx, err)
 		return nil, false

@@ -20,6 +20,14 @@ const seenBatch = 1000
 // instead of a database write per poll (hawkBit batches these the same
 // way). The map is sharded to keep polls on different devices from
 // contending for one mutex.
+//
+// The maps are keyed by the key's hash, which the poll has already
+// computed for the cache: a uint64 key is hashed and compared in a few ns,
+// where a string key is hashed again and compared byte by byte. The
+// record keeps the key (the entry's string: no copy) for the flush and to
+// tell a 64-bit collision apart; on one, the later device's poll wins the
+// slot and the other's last-seen waits for its next poll (at 1,000,000
+// devices a collision has a chance of about 3·10⁻⁸).
 type seenTracker struct {
 	s      *Server
 	shards [32]seenShard
@@ -29,30 +37,33 @@ type seenTracker struct {
 
 type seenShard struct {
 	mu sync.Mutex
-	m  map[string]seenRec // key: entry.key
-	_  [40]byte           // keep shards on separate cache lines
+	m  map[uint64]seenRec // key: keyHash(entry.key)
+	_  [48]byte           // keep shards on separate cache lines
 }
 
+// seenRec is 48 bytes: the time as Unix nanoseconds rather than a
+// time.Time (24 bytes with its location pointer).
 type seenRec struct {
-	at   time.Time
+	key  string // entry.key: tenant NUL id
+	at   int64
 	addr netip.Addr
 }
 
 func newSeenTracker(s *Server) *seenTracker {
 	t := &seenTracker{s: s, quit: make(chan struct{}), done: make(chan struct{})}
 	for i := range t.shards {
-		t.shards[i].m = make(map[string]seenRec)
+		t.shards[i].m = make(map[uint64]seenRec)
 	}
 	return t
 }
 
-// touch notes a poll. The key string belongs to the (immutable) entry, so
-// a device already in the map costs no allocation.
-func (t *seenTracker) touch(e *entry, at time.Time, addr netip.Addr) {
-	h, _ := keyHash(e.key)
+// touch notes a poll of the device with cache key key (hash h). The key
+// must be the (immutable) entry's string, never request memory: it is
+// kept until the flush. Noting a poll costs no allocation.
+func (t *seenTracker) touch(key string, h uint64, at time.Time, addr netip.Addr) {
 	sh := &t.shards[h%uint64(len(t.shards))]
 	sh.mu.Lock()
-	sh.m[e.key] = seenRec{at: at, addr: addr}
+	sh.m[h] = seenRec{key: key, at: at.UnixNano(), addr: addr}
 	sh.mu.Unlock()
 }
 
@@ -91,13 +102,13 @@ func (t *seenTracker) flush(ctx context.Context) error {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		for k, r := range sh.m {
-			tenant, id, _ := strings.Cut(k, "\x00")
+		for _, r := range sh.m {
+			tenant, id, _ := strings.Cut(r.key, "\x00")
 			var addr string
 			if r.addr.IsValid() {
 				addr = r.addr.String()
 			}
-			pending = append(pending, schema.Seen{Tenant: tenant, DeviceID: id, At: r.at, Addr: addr})
+			pending = append(pending, schema.Seen{Tenant: tenant, DeviceID: id, At: time.Unix(0, r.at), Addr: addr})
 		}
 		// clear keeps the map's buckets, so steady polling does not
 		// regrow it after every flush.
@@ -135,12 +146,12 @@ func (t *seenTracker) pending() int {
 func (t *seenTracker) requeue(recs []schema.Seen) {
 	for _, r := range recs {
 		key := deviceKey(r.Tenant, r.DeviceID)
-		h, _ := keyHash(key)
+		h := keyHash(key)
 		sh := &t.shards[h%uint64(len(t.shards))]
 		addr, _ := netip.ParseAddr(r.Addr)
 		sh.mu.Lock()
-		if cur, ok := sh.m[key]; !ok || cur.at.Before(r.At) {
-			sh.m[key] = seenRec{at: r.At, addr: addr}
+		if cur, ok := sh.m[h]; !ok || cur.at < r.At.UnixNano() {
+			sh.m[h] = seenRec{key: key, at: r.At.UnixNano(), addr: addr}
 		}
 		sh.mu.Unlock()
 	}

@@ -31,7 +31,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
@@ -131,7 +130,7 @@ type Server struct {
 	realClock bool
 
 	tenants map[string]*tenantState
-	devices *ristretto.Cache[string, *entry]
+	devices *l1
 	inval   invalidator
 	loads   singleflight.Group // device loads and action creation, per key
 	unsub   func()
@@ -181,17 +180,15 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 	for _, t := range cfg.Tenants {
 		s.tenants[t] = &tenantState{name: t}
 	}
-	devices, err := newDeviceCache(cfg.CacheBytes)
-	if err != nil {
+	var err error
+	if s.devices, err = newL1(cfg.CacheBytes); err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("ddi: device cache: %w", err)
 	}
-	s.devices = devices
 	s.seen = newSeenTracker(s)
 	s.feedback = newBatcher(s)
 	if s.metrics, err = newMetrics(cfg.Registerer, s); err != nil {
 		s.cancelBase()
-		devices.Close()
 		return nil, fmt.Errorf("ddi: metrics: %w", err)
 	}
 	s.unsub = bus.Subscribe(s.invalidate)
@@ -272,7 +269,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		s.cancelBase()
-		s.devices.Close()
+		s.devices.close()
 		s.shutErr = errors.Join(errs...)
 	})
 	return s.shutErr

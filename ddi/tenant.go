@@ -51,6 +51,10 @@ type catalogSnap struct {
 	rollouts map[int64]*schema.Rollout
 	gen      uint64
 	expiry   time.Time
+	// needDevice is set when an offering rollout's target filters on
+	// Attributes or Query (id or name), which cached entries do not keep
+	// (see profile): re-resolution then reads the device from the store.
+	needDevice bool
 }
 
 // rollout returns a rollout of the snapshot, or nil (id 0, deleted).
@@ -99,6 +103,9 @@ func (s *Server) catalog(ts *tenantState) (*catalogSnap, error) {
 		}
 		for _, r := range ro {
 			snap.rollouts[r.ID] = r
+			if t := r.Target; r.Offers() && t != nil && (len(t.Attributes) > 0 || t.Query != "") {
+				snap.needDevice = true
+			}
 		}
 		// If an invalidation raced the load, the snapshot carries the
 		// older generation and the next call loads again.

@@ -53,7 +53,7 @@ func defaultConfig() Config {
 		PollInterval: 5 * time.Minute,
 		DeviceAuth:   "open",
 		LogLevel:     "info",
-		CacheBytes:   64 << 20,
+		CacheBytes:   256 << 20, // a million devices; see ddi.DefaultCacheBytes
 		CacheTTL:     10 * time.Minute,
 		MetricsAddr:  "127.0.0.1:9464",
 	}
