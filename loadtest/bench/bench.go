@@ -19,11 +19,12 @@ const (
 	ScenarioGoBench  = "gobench"
 	ScenarioPoll     = "poll"
 	ScenarioTopology = "topology"
+	ScenarioFeedback = "feedback"
 	ScenarioDownload = "download"
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioGoBench, ScenarioPoll, ScenarioTopology, ScenarioDownload}
+var Scenarios = []string{ScenarioGoBench, ScenarioPoll, ScenarioTopology, ScenarioFeedback, ScenarioDownload}
 
 // Config configures Run. Zero fields take the defaults of withDefaults.
 type Config struct {
@@ -39,16 +40,21 @@ type Config struct {
 	// Devices is the fleet of the poll scenario: registered (tofu
 	// TargetTokens), measured for memory, then polled for throughput.
 	Devices int
-	// RolloutDevices is the fleet of the Postgres rollout and feedback
-	// measurements.
+	// RolloutDevices is the fleet of the Postgres rollout and install
+	// cycle measurements.
 	RolloutDevices int
+	// FeedbackDevices is the number of devices with an open action whose
+	// proceeding feedback the feedback scenario ingests.
+	FeedbackDevices int
 	// Duration is the length of each measured load phase.
 	Duration time.Duration
 	// Concurrency is the load generator's workers (and connections).
 	Concurrency int
 	// FeedbackConcurrency is the number of devices in flight during the
-	// feedback ingest phase: each feedback waits for its group commit, so
-	// the server's capacity needs many concurrent devices to show.
+	// install cycles phase and the second closed loop of the feedback
+	// scenario (the first uses Concurrency): each feedback waits for its
+	// group commit, so the server's capacity needs many concurrent devices
+	// to show.
 	FeedbackConcurrency int
 	// InvalidationRounds is the number of assign+cancel cycles; each
 	// yields two latency samples.
@@ -73,6 +79,7 @@ type Config struct {
 const (
 	DefaultDevices            = 300_000
 	DefaultRolloutDevices     = 20_000
+	DefaultFeedbackDevices    = 2_000
 	DefaultFeedbackConc       = 128
 	DefaultDuration           = 10 * time.Second
 	DefaultConcurrency        = 64
@@ -88,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RolloutDevices == 0 {
 		c.RolloutDevices = DefaultRolloutDevices
+	}
+	if c.FeedbackDevices == 0 {
+		c.FeedbackDevices = DefaultFeedbackDevices
 	}
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
@@ -128,6 +138,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: devices %d: must be 1,000–10,000,000", c.Devices)
 	case c.RolloutDevices < 100 || c.RolloutDevices > 10_000_000:
 		return fmt.Errorf("bench: rollout devices %d: must be 100–10,000,000", c.RolloutDevices)
+	case c.FeedbackDevices < 100 || c.FeedbackDevices > 1_000_000:
+		return fmt.Errorf("bench: feedback devices %d: must be 100–1,000,000", c.FeedbackDevices)
 	case c.Duration < time.Second || c.Duration > 10*time.Minute:
 		return fmt.Errorf("bench: duration %s: must be 1s–10m", c.Duration)
 	case c.Concurrency < 1 || c.Concurrency > 4096:
@@ -161,7 +173,7 @@ type runner struct {
 	mu sync.Mutex // guards res.Details and res.Failures; rows are added in order
 
 	// baselinePollRate is the baseline server's saturation poll rate,
-	// the yardstick of the feedback row; 0 until the poll scenario ran.
+	// the yardstick of the feedback rows; 0 until the poll scenario ran.
 	baselinePollRate float64
 }
 
@@ -191,7 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			Machine: describeMachine(),
 			Started: time.Now(),
 			Settings: map[string]any{
-				"devices": cfg.Devices, "rollout_devices": cfg.RolloutDevices,
+				"devices": cfg.Devices, "rollout_devices": cfg.RolloutDevices, "feedback_devices": cfg.FeedbackDevices,
 				"duration": cfg.Duration.String(), "concurrency": cfg.Concurrency, "feedback_concurrency": cfg.FeedbackConcurrency,
 				"invalidation_rounds": cfg.InvalidationRounds, "artifact_bytes": cfg.ArtifactBytes,
 				"download_clients": cfg.DownloadClients, "download_duration": cfg.DownloadDuration.String(),
@@ -208,6 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		ScenarioGoBench:  r.goBench,
 		ScenarioPoll:     r.pollScenario,
 		ScenarioTopology: r.topologyScenario,
+		ScenarioFeedback: r.ingestScenario,
 		ScenarioDownload: r.downloadScenario,
 	}
 	for _, name := range Scenarios {

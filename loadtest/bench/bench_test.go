@@ -157,6 +157,7 @@ func TestConfigValidate(t *testing.T) {
 	for name, mut := range map[string]func(*Config){
 		"no bin":           func(c *Config) { c.Bin = "" },
 		"few devices":      func(c *Config) { c.Devices = 10 },
+		"few fb devices":   func(c *Config) { c.FeedbackDevices = 10 },
 		"short duration":   func(c *Config) { c.Duration = time.Millisecond },
 		"unknown scenario": func(c *Config) { c.Only = []string{"nope"} },
 	} {

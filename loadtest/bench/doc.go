@@ -18,8 +18,13 @@
 //   - topology: Postgres + Redis + `gosling control` + two `gosling ddi`:
 //     invalidation latency (admin write → both frontlines answer with it),
 //     rollout start on N devices (time and database statements from
-//     pg_stat_statements, split into per-device and the rest), feedback
-//     ingest (loadgen rollout wave: durable feedback per second);
+//     pg_stat_statements, split into per-device and the rest), install
+//     cycles (loadgen rollout wave: poll, action creation, deploymentBase,
+//     proceeding, closed; feedback events per second);
+//   - feedback: the same topology, N devices with an open action, then
+//     closed loops (c=64 and c=128) POSTing SWUpdate-style proceeding
+//     feedback to both frontlines: acknowledged (durable) feedback events
+//     per second, p50/p99, and the feedback rows counted in Postgres;
 //   - download: a 512 MiB .swu served by Gosling and by nginx (sendfile)
 //     to 16 concurrent clients, whole and in 1 MiB ranges.
 //

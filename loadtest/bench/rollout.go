@@ -160,11 +160,12 @@ func (r *runner) sweep(tb *harnessTB, top *topology, n int, offered *atomic.Int6
 	return int(missing.Load())
 }
 
-// feedback drives the rollout's devices through the deployment like
-// SWUpdate (poll → deploymentBase → proceeding → closed success) against
-// one Postgres frontline, and reports acknowledged feedback per second:
-// the frontline answers 200 only once the batch holding the feedback has
-// committed.
+// feedback drives the rollout's devices through whole install cycles like
+// SWUpdate (poll → action creation → deploymentBase → proceeding → closed
+// success → next poll) against one Postgres frontline, and reports the
+// feedback events acknowledged per second. Polls, action creation and
+// deploymentBase reads share the time, so this is the rate of install
+// cycles, not of feedback ingest: the feedback scenario measures that.
 func (r *runner) feedback(tb *harnessTB, top *topology) {
 	cfg := loadtest.Config{Target: top.fronts[0].ddiURL, Devices: r.cfg.RolloutDevices, IDPrefix: rolloutPrefix, Duration: r.cfg.Duration,
 		Concurrency: r.cfg.FeedbackConcurrency}
@@ -177,7 +178,7 @@ func (r *runner) feedback(tb *harnessTB, top *topology) {
 	}
 	note := fmt.Sprintf("%d proceeding + closed events acknowledged in %s by c=%d devices (%d installs completed; feedback p50 %s p99 %s); baseline = the baseline server's poll rate",
 		fb.OK, rep.Elapsed.Round(time.Millisecond), cfg.Concurrency, rep.Outcomes.Succeeded, fb.Latency.P50, fb.Latency.P99)
-	r.addRow(newRow("feedback ingest into Postgres (durable, acknowledged)", rate, "events/s", r.baselinePollRate, ratioAtLeast(0.4), note))
+	r.addRow(newRow("install cycles into Postgres (poll → action → deploymentBase → proceeding → closed; feedback events)", rate, "events/s", r.baselinePollRate, nil, note))
 }
 
 func (r *runner) pgConn(tb *harnessTB, url string) *pgx.Conn {

@@ -44,10 +44,12 @@ func run() error {
 	fs.IntVar(&cfg.Devices, "devices", envInt("BENCH_DEVICES", bench.DefaultDevices, &err),
 		"devices registered, measured for memory and polled (BENCH_DEVICES)")
 	fs.IntVar(&cfg.RolloutDevices, "rollout-devices", envInt("BENCH_ROLLOUT_DEVICES", bench.DefaultRolloutDevices, &err),
-		"devices of the Postgres rollout and feedback measurements (BENCH_ROLLOUT_DEVICES)")
+		"devices of the Postgres rollout and install cycle measurements (BENCH_ROLLOUT_DEVICES)")
+	fs.IntVar(&cfg.FeedbackDevices, "feedback-devices", envInt("BENCH_FEEDBACK_DEVICES", bench.DefaultFeedbackDevices, &err),
+		"devices with an open action in the feedback ingest scenario (BENCH_FEEDBACK_DEVICES)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "length of each measured load phase")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "load generator workers (and connections)")
-	fs.IntVar(&cfg.FeedbackConcurrency, "feedback-concurrency", bench.DefaultFeedbackConc, "devices in flight during the feedback ingest phase")
+	fs.IntVar(&cfg.FeedbackConcurrency, "feedback-concurrency", bench.DefaultFeedbackConc, "devices in flight during the install cycles phase and the feedback scenario's second loop")
 	fs.IntVar(&cfg.InvalidationRounds, "invalidation-rounds", bench.DefaultInvalidationRounds, "assign+cancel cycles (two latency samples each)")
 	fs.Int64Var(&artMiB, "artifact-mib", bench.DefaultArtifactBytes>>20, "payload size of the download .swu in MiB")
 	fs.IntVar(&cfg.DownloadClients, "download-clients", bench.DefaultDownloadClients, "concurrent download clients")
