@@ -34,10 +34,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"path"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -118,41 +115,12 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migration is a schema.Migration (see schema.LoadMigrations).
+type migration = schema.Migration
 
 // migrations returns the migrations of fsys (migrations/*.sql) ordered by
 // version. Files are named NNN_name.sql; versions must be unique.
-func migrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNN_name.sql", base)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
-}
+func migrations(fsys fs.FS) ([]migration, error) { return schema.LoadMigrations(fsys) }
 
 // migrateLockID is the key of the transaction-level advisory lock that
 // serializes migrations across processes: the first 8 bytes of
@@ -180,7 +148,7 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	}
 	for _, m := range ms {
 		if err := db.migrateOne(ctx, m); err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -204,7 +172,7 @@ func (db *DB) migrateOne(ctx context.Context, m migration) error {
 		}
 		var done bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
-			m.version).Scan(&done); err != nil {
+			m.Version).Scan(&done); err != nil {
 			return err
 		}
 		if done {
@@ -212,10 +180,10 @@ func (db *DB) migrateOne(ctx context.Context, m migration) error {
 		}
 		// Without arguments pgx sends the file over the simple protocol,
 		// which runs a script of several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 		return err
 	})
 }

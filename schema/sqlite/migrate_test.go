@@ -16,7 +16,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 2 || ms[0].version != 1 || ms[0].name != "001_init" || ms[1].name != "002_rollouts" {
+	if len(ms) < 2 || ms[0].Version != 1 || ms[0].Name != "001_init" || ms[1].Name != "002_rollouts" {
 		t.Fatalf("embedded migrations: %+v", ms)
 	}
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "gosling.db"))
@@ -45,8 +45,8 @@ func TestMigrateInterrupted(t *testing.T) {
 	defer db.Close()
 	before := count(t, db.r, `SELECT count(*) FROM schema_migrations`)
 	broken := []migration{
-		{version: 900, name: "900_a", sql: `CREATE TABLE mig_a (x INTEGER);`},
-		{version: 901, name: "901_b", sql: `CREATE TABLE mig_b (x INTEGER); INSERT INTO no_such_table VALUES (1);`},
+		{Version: 900, Name: "900_a", SQL: `CREATE TABLE mig_a (x INTEGER);`},
+		{Version: 901, Name: "901_b", SQL: `CREATE TABLE mig_b (x INTEGER); INSERT INTO no_such_table VALUES (1);`},
 	}
 	if err := db.migrate(t.Context(), broken); err == nil {
 		t.Fatal("broken migration applied")
@@ -57,7 +57,7 @@ func TestMigrateInterrupted(t *testing.T) {
 	if n := count(t, db.r, `SELECT count(*) FROM schema_migrations`); n != before+1 {
 		t.Fatalf("%d migrations recorded, want %d", n, before+1)
 	}
-	broken[1].sql = `CREATE TABLE mig_b (x INTEGER);`
+	broken[1].SQL = `CREATE TABLE mig_b (x INTEGER);`
 	if err := db.migrate(t.Context(), broken); err != nil {
 		t.Fatal(err)
 	}
