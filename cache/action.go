@@ -84,17 +84,20 @@ func (s *Store) CancelAction(ctx context.Context, tenant, deviceID string, id in
 	return a, err
 }
 
-// RecordFeedback implements schema.ActionStore. Each stored feedback
-// invalidates its action and its device (state transitions change both),
-// in one Redis round trip for the batch. If the whole batch failed with an
-// error that may hide a commit, every action and device of the batch goes.
+// RecordFeedback implements schema.ActionStore. Feedback that moved its
+// action's status invalidates the action and its device, in one Redis
+// round trip for the batch; progress-only feedback, most of what a fleet
+// sends, invalidates nothing unless StoreOptions.ExactProgress is set (a
+// batch of it costs no Redis round trip at all). If the whole batch failed
+// with an error that may hide a commit, every action and device of the
+// batch goes.
 func (s *Store) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([]schema.FeedbackResult, error) {
 	res, err := s.next.RecordFeedback(ctx, batch)
 	if err != nil && !mayHaveChanged(err) {
 		return res, err
 	}
-	seen := make(map[key]struct{}, 2*len(batch))
-	keys := make([]key, 0, 2*len(batch))
+	seen := make(map[key]struct{})
+	var keys []key
 	add := func(k key) {
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}
@@ -105,12 +108,11 @@ func (s *Store) RecordFeedback(ctx context.Context, batch []*schema.Feedback) ([
 		if err == nil && (i >= len(res) || res[i].Err != nil) {
 			continue
 		}
-		// The action's progress moves with every report; the device record
-		// only when the action changes status (it closes, or its device
-		// status follows). Progress reports, most of a device's feedback,
-		// then cost one key, not two.
-		add(s.actionKey(fb.Tenant, fb.DeviceID, fb.ActionID))
-		if err != nil || res[i].StatusChanged {
+		moved := err != nil || res[i].StatusChanged
+		if moved || s.opts.ExactProgress {
+			add(s.actionKey(fb.Tenant, fb.DeviceID, fb.ActionID))
+		}
+		if moved {
 			add(s.deviceKey(fb.Tenant, fb.DeviceID))
 		}
 	}

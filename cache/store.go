@@ -34,6 +34,19 @@ type StoreOptions struct {
 	// few seconds, and invalidating them would turn nearly every read into
 	// a miss. Poll answers do not depend on LastSeen.
 	ExactLastSeen bool
+	// ExactProgress makes RecordFeedback invalidate the action of every
+	// stored feedback, so that Action reports exact Progress and
+	// UpdatedAt. It is off by default: progress reports are most of the
+	// feedback a fleet sends, no poll answer or device-facing read depends
+	// on them, and the control plane reads actions from the database
+	// (ReadThrough). Feedback that moves an action's status always
+	// invalidates the action and its device.
+	ExactProgress bool
+	// ReadThrough sends every read to the database and fills nothing;
+	// writes still invalidate. It is for processes that serve operators:
+	// their reads are few, and must show the source of truth (LastSeen,
+	// action progress) rather than what a frontline needs to answer polls.
+	ReadThrough bool
 	// Logger receives degraded-mode and invalidation warnings.
 	Logger *slog.Logger
 }
@@ -254,6 +267,9 @@ type flight[T any] struct {
 // read returns the entry under k from Redis, or on a miss from load, and
 // fills Redis.
 func read[T any](ctx context.Context, s *Store, c codec[T], k key, load func(context.Context) (T, error)) (T, error) {
+	if s.opts.ReadThrough {
+		return load(ctx)
+	}
 	val := k.val()
 	if s.redisUp() {
 		b, err := s.rdb.Get(ctx, val).Bytes()

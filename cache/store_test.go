@@ -38,14 +38,15 @@ func mustOpenSQLite(tb testing.TB) *sqlite.DB {
 }
 
 // TestStoreContract runs the shared store contract against the Redis
-// decorator on SQLite. ExactLastSeen is on because the contract reads
-// LastSeen back after TouchDevices; TestStoreTouchKeepsEntry covers the
-// default.
+// decorator on SQLite. ExactLastSeen and ExactProgress are on because the
+// contract reads LastSeen back after TouchDevices and an action's progress
+// after feedback; TestStoreTouchKeepsEntry and
+// TestStoreFeedbackInvalidation cover the defaults.
 func TestStoreContract(t *testing.T) {
 	rdb := redistest.Start(t).Client(0)
 	storetest.Run(t, func(t *testing.T) schema.Store {
 		return cache.NewStore(mustOpenSQLite(t), rdb, cache.StoreOptions{
-			Prefix: uniquePrefix(), ExactLastSeen: true, Logger: testLogger(t),
+			Prefix: uniquePrefix(), ExactLastSeen: true, ExactProgress: true, Logger: testLogger(t),
 		})
 	})
 }
@@ -57,7 +58,7 @@ func TestStoreContractRedisDown(t *testing.T) {
 	rdb := srv.Client(0)
 	srv.Kill()
 	storetest.Run(t, func(t *testing.T) schema.Store {
-		return cache.NewStore(mustOpenSQLite(t), rdb, cache.StoreOptions{Prefix: uniquePrefix(), ExactLastSeen: true})
+		return cache.NewStore(mustOpenSQLite(t), rdb, cache.StoreOptions{Prefix: uniquePrefix(), ExactLastSeen: true, ExactProgress: true})
 	})
 }
 
@@ -529,5 +530,61 @@ func TestStoreKeysEscapeTenant(t *testing.T) {
 	}
 	if n := f.rdb.Exists(ctx, f.prefix+"a%3Adevice%3Ab:device:c", f.prefix+"a:device:b:device:c").Val(); n != 2 {
 		t.Fatalf("%d of 2 keys exist", n)
+	}
+}
+
+// TestStoreFeedbackInvalidation: feedback that moves an action's status
+// invalidates its entry; progress-only feedback does so only with
+// ExactProgress; with ReadThrough no read is served from Redis.
+func TestStoreFeedbackInvalidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts cache.StoreOptions
+		// the next store's Action reads after each of the three reads below
+		wantReads [3]int64
+		// the progress the read after the progress-only report shows
+		wantCnt int
+	}{
+		{"default", cache.StoreOptions{}, [3]int64{1, 1, 2}, 1},
+		{"exact progress", cache.StoreOptions{ExactProgress: true}, [3]int64{1, 2, 3}, 2},
+		{"read through", cache.StoreOptions{ReadThrough: true}, [3]int64{1, 2, 3}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.opts)
+			ctx := t.Context()
+			storetest.MustCreateDevice(t, f.store, "acme", "dev-1")
+			sw := storetest.MustCreateSoftware(t, f.store, "acme", "1.0")
+			a := storetest.MustCreateAction(t, f.store, "acme", "dev-1", sw.ID)
+			report := func(exec, finished string, cnt int) {
+				t.Helper()
+				fb := storetest.NewFeedback(a, schema.FeedbackDeployment, exec, finished)
+				fb.Progress = &schema.Progress{Cnt: cnt, Of: 3}
+				res, err := f.store.RecordFeedback(ctx, []*schema.Feedback{fb})
+				if err != nil || res[0].Err != nil {
+					t.Fatalf("record %s/%s: %v %v", exec, finished, err, res[0].Err)
+				}
+			}
+			read := func(i int) *schema.Action {
+				t.Helper()
+				got, err := f.store.Action(ctx, "acme", "dev-1", a.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantCount(t, "Action", &f.next.action, tc.wantReads[i])
+				return got
+			}
+			report(schema.ExecProceeding, schema.FinishedNone, 1) // pending → running
+			if got := read(0); got.Status != schema.ActionRunning || got.Progress.Cnt != 1 {
+				t.Fatalf("after the first report: %s %d/%d", got.Status, got.Progress.Cnt, got.Progress.Of)
+			}
+			report(schema.ExecProceeding, schema.FinishedNone, 2) // progress only
+			if got := read(1); got.Progress.Cnt != tc.wantCnt {
+				t.Fatalf("after a progress-only report: progress %d, want %d", got.Progress.Cnt, tc.wantCnt)
+			}
+			report(schema.ExecClosed, schema.FinishedSuccess, 3) // running → succeeded
+			if got := read(2); got.Status != schema.ActionSucceeded {
+				t.Fatalf("after closing: %s, want succeeded", got.Status)
+			}
+		})
 	}
 }

@@ -252,31 +252,44 @@ func (f *Feedback) Validate() error {
 	return nil
 }
 
+// ActionTouchInterval is how stale an open action's UpdatedAt may be while
+// its device keeps sending reports that change nothing else. SWUpdate
+// repeats the same progress with every flush of its log; rewriting the
+// action's row for each would cost the database more than storing the
+// report itself, and the report's own time is in the feedback list.
+const ActionTouchInterval = 10 * time.Second
+
 // ApplyFeedback applies feedback fb, received at at, to a: the status
 // moves as NextActionStatus says, the progress is the reported one (if
-// any), UpdatedAt is at, and ClosedAt too when the action closes. fb must
-// be valid (Validate) and the action's: the store looks the action up.
-// changed reports whether the status moved. Returns EGONE if a is closed
-// (also when a device repeats its final feedback after a lost answer) and
-// ENOTALLOWED for cancel feedback on an action that is not canceling; a is
-// unchanged then.
-func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) (changed bool, err error) {
+// any), UpdatedAt is at when either changed or ActionTouchInterval has
+// passed since it last moved, and ClosedAt is at when the action closes.
+// fb must be valid (Validate) and the action's: the store looks the action
+// up. moved reports whether the status moved; dirty whether a changed at
+// all, that is whether the store must write it. Returns EGONE if a is
+// closed (also when a device repeats its final feedback after a lost
+// answer) and ENOTALLOWED for cancel feedback on an action that is not
+// canceling; a is unchanged then.
+func (a *Action) ApplyFeedback(fb *Feedback, at time.Time) (moved, dirty bool, err error) {
 	if !a.Status.Open() {
-		return false, Errorf(EGONE, "action %d is already %s", a.ID, a.Status)
+		return false, false, Errorf(EGONE, "action %d is already %s", a.ID, a.Status)
 	}
 	if fb.Kind == FeedbackCancel && a.Status != ActionCanceling {
-		return false, Errorf(ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
+		return false, false, Errorf(ENOTALLOWED, "action %d is %s, not canceling: cancel feedback is not expected", a.ID, a.Status)
 	}
-	prev := a.Status
+	prev, prevProgress := a.Status, a.Progress
 	a.Status = NextActionStatus(a.Status, fb)
 	if fb.Progress != nil {
 		a.Progress = *fb.Progress
 	}
-	a.UpdatedAt = at
+	moved = a.Status != prev
+	if moved || a.Progress != prevProgress || at.Sub(a.UpdatedAt) >= ActionTouchInterval {
+		a.UpdatedAt = at
+		dirty = true
+	}
 	if !a.Status.Open() {
 		a.ClosedAt = at
 	}
-	return a.Status != prev, nil
+	return moved, dirty, nil
 }
 
 // NextActionStatus is the action state machine of ActionStore: the status

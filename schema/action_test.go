@@ -100,33 +100,53 @@ func TestFeedbackValidate(t *testing.T) {
 func TestActionApplyFeedback(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	progress := &schema.Progress{Cnt: 2, Of: 5}
+	proceeding := schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding, Progress: progress}
+	logFlush := schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding}
 	tests := []struct {
 		name       string
 		status     schema.ActionStatus
+		progress   schema.Progress // before
+		updated    time.Duration   // UpdatedAt this long before at; 0: never
 		fb         schema.Feedback
 		wantCode   string
 		wantStatus schema.ActionStatus
 		wantClosed bool
+		wantDirty  bool
 	}{
-		{"progress", schema.ActionPending, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding, Progress: progress},
-			"", schema.ActionRunning, false},
-		{"progress while running", schema.ActionRunning, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecProceeding, Progress: progress},
-			"", schema.ActionRunning, false},
-		{"success closes", schema.ActionRunning, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecClosed, Finished: schema.FinishedSuccess},
-			"", schema.ActionSucceeded, true},
-		{"cancel confirmed", schema.ActionCanceling, schema.Feedback{Kind: schema.FeedbackCancel, Execution: schema.ExecCanceled},
-			"", schema.ActionCanceled, true},
-		{"closed action", schema.ActionSucceeded, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecClosed, Finished: schema.FinishedSuccess},
-			schema.EGONE, schema.ActionSucceeded, false},
-		{"cancel feedback unexpected", schema.ActionRunning, schema.Feedback{Kind: schema.FeedbackCancel, Execution: schema.ExecCanceled},
-			schema.ENOTALLOWED, schema.ActionRunning, false},
+		{"progress", schema.ActionPending, schema.Progress{}, 0, proceeding,
+			"", schema.ActionRunning, false, true},
+		{"progress while running", schema.ActionRunning, schema.Progress{}, 0, proceeding,
+			"", schema.ActionRunning, false, true},
+		{"new progress just after the last", schema.ActionRunning, schema.Progress{Cnt: 1, Of: 5}, time.Second, proceeding,
+			"", schema.ActionRunning, false, true},
+		{"same progress just after the last", schema.ActionRunning, *progress, schema.ActionTouchInterval - time.Millisecond, proceeding,
+			"", schema.ActionRunning, false, false},
+		{"log flush without progress", schema.ActionRunning, *progress, time.Second, logFlush,
+			"", schema.ActionRunning, false, false},
+		{"same progress after the touch interval", schema.ActionRunning, *progress, schema.ActionTouchInterval, proceeding,
+			"", schema.ActionRunning, false, true},
+		{"success closes", schema.ActionRunning, *progress, time.Second, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecClosed, Finished: schema.FinishedSuccess},
+			"", schema.ActionSucceeded, true, true},
+		{"cancel confirmed", schema.ActionCanceling, schema.Progress{}, 0, schema.Feedback{Kind: schema.FeedbackCancel, Execution: schema.ExecCanceled},
+			"", schema.ActionCanceled, true, true},
+		{"closed action", schema.ActionSucceeded, schema.Progress{}, 0, schema.Feedback{Kind: schema.FeedbackDeployment, Execution: schema.ExecClosed, Finished: schema.FinishedSuccess},
+			schema.EGONE, schema.ActionSucceeded, false, false},
+		{"cancel feedback unexpected", schema.ActionRunning, schema.Progress{}, 0, schema.Feedback{Kind: schema.FeedbackCancel, Execution: schema.ExecCanceled},
+			schema.ENOTALLOWED, schema.ActionRunning, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &schema.Action{ID: 7, Status: tt.status}
-			changed, err := a.ApplyFeedback(&tt.fb, at)
-			if want := err == nil && tt.status != tt.wantStatus; changed != want {
-				t.Errorf("changed = %v, want %v", changed, want)
+			a := &schema.Action{ID: 7, Status: tt.status, Progress: tt.progress}
+			if tt.updated != 0 {
+				a.UpdatedAt = at.Add(-tt.updated)
+			}
+			before := a.UpdatedAt
+			moved, dirty, err := a.ApplyFeedback(&tt.fb, at)
+			if want := err == nil && tt.status != tt.wantStatus; moved != want {
+				t.Errorf("moved = %v, want %v", moved, want)
+			}
+			if dirty != tt.wantDirty {
+				t.Errorf("dirty = %v, want %v", dirty, tt.wantDirty)
 			}
 			if got := schema.ErrorCode(err); got != tt.wantCode {
 				t.Fatalf("ApplyFeedback code = %q (%v), want %q", got, err, tt.wantCode)
@@ -135,13 +155,13 @@ func TestActionApplyFeedback(t *testing.T) {
 				t.Errorf("status = %s, want %s", a.Status, tt.wantStatus)
 			}
 			if err != nil {
-				if !a.UpdatedAt.IsZero() {
+				if !a.UpdatedAt.Equal(before) {
 					t.Errorf("a refused feedback changed UpdatedAt to %s", a.UpdatedAt)
 				}
 				return
 			}
-			if !a.UpdatedAt.Equal(at) {
-				t.Errorf("UpdatedAt = %s, want %s", a.UpdatedAt, at)
+			if want := map[bool]time.Time{true: at, false: before}[tt.wantDirty]; !a.UpdatedAt.Equal(want) {
+				t.Errorf("UpdatedAt = %s, want %s", a.UpdatedAt, want)
 			}
 			if closed := !a.ClosedAt.IsZero(); closed != tt.wantClosed {
 				t.Errorf("ClosedAt = %s, want closed %v", a.ClosedAt, tt.wantClosed)

@@ -198,12 +198,12 @@ func recordFeedback(ctx context.Context, tx pgx.Tx, batch []*schema.Feedback, re
 		if !fb.ReceivedAt.IsZero() {
 			at = ms(fb.ReceivedAt)
 		}
-		moved, err := a.ApplyFeedback(fb, at)
+		moved, dirty, err := a.ApplyFeedback(fb, at)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		la.changed = true
+		la.changed = la.changed || dirty
 		snapshot := *a
 		results[i].Action, results[i].StatusChanged = &snapshot, moved
 
@@ -251,7 +251,8 @@ func newFeedbackRow(index int, id int64, fb *schema.Feedback, at time.Time) (fee
 }
 
 // queueActionWrites queues the update of every changed action and of the
-// devices whose action closed.
+// devices whose action closed. A batch of reports that changed nothing
+// (see schema.ActionTouchInterval) writes no action.
 func queueActionWrites(pipe *pgx.Batch, actions map[int64]*lockedAction) {
 	var (
 		n                         = len(actions)
@@ -280,7 +281,9 @@ func queueActionWrites(pipe *pgx.Batch, actions map[int64]*lockedAction) {
 		dOK = append(dOK, a.Status == schema.ActionSucceeded)
 		dSoftware, dActions = append(dSoftware, a.SoftwareID), append(dActions, a.ID)
 	}
-	pipe.Queue(updateActionsSQL, ids, statuses, cnts, ofs, updated, closed)
+	if len(ids) > 0 {
+		pipe.Queue(updateActionsSQL, ids, statuses, cnts, ofs, updated, closed)
+	}
 	if len(dIDs) > 0 {
 		pipe.Queue(lockDevicesSQL, dTenants, dIDs)
 		pipe.Queue(closeDevicesSQL, dTenants, dIDs, dOK, dSoftware, dStatuses, dActions)

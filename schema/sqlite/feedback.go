@@ -125,7 +125,8 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 	if !fb.ReceivedAt.IsZero() {
 		at = fb.ReceivedAt.UTC().Truncate(time.Millisecond)
 	}
-	if changed, err = a.ApplyFeedback(fb, at); err != nil {
+	changed, dirty, err := a.ApplyFeedback(fb, at)
+	if err != nil {
 		return nil, 0, false, err
 	}
 
@@ -160,9 +161,11 @@ func applyFeedback(ctx context.Context, st feedbackStmts, fb *schema.Feedback, t
 	if err != nil {
 		return nil, 0, false, err
 	}
-	if _, err := st.update.ExecContext(ctx, string(a.Status), a.Progress.Cnt, a.Progress.Of,
-		millis(a.UpdatedAt), nullMillis(a.ClosedAt), a.ID); err != nil {
-		return nil, 0, false, err
+	if dirty {
+		if _, err := st.update.ExecContext(ctx, string(a.Status), a.Progress.Cnt, a.Progress.Of,
+			millis(a.UpdatedAt), nullMillis(a.ClosedAt), a.ID); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	if !a.Status.Open() {
 		if _, err := st.closeDevice.ExecContext(ctx, a.Status == schema.ActionSucceeded, a.SoftwareID,

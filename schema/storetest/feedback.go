@@ -357,3 +357,45 @@ func testFeedbackStatusChanged(t *testing.T, s schema.Store) {
 		}
 	}
 }
+
+// testFeedbackTouch: a report that changes neither status nor progress is
+// stored, but moves the action's UpdatedAt only once
+// schema.ActionTouchInterval has passed since it last moved; one that
+// changes the progress always does.
+func testFeedbackTouch(t *testing.T, s schema.Store) {
+	sw := MustCreateSoftware(t, s, tenant, "1.0")
+	MustCreateDevice(t, s, tenant, "touch")
+	a := MustCreateAction(t, s, tenant, "touch", sw.ID)
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	report := func(after time.Duration, cnt int) time.Time {
+		t.Helper()
+		fb := NewFeedback(a, schema.FeedbackDeployment, schema.ExecProceeding, schema.FinishedNone)
+		fb.Progress = &schema.Progress{Cnt: cnt, Of: 3}
+		fb.ReceivedAt = start.Add(after)
+		MustRecordOK(t, s, fb)
+		return fb.ReceivedAt
+	}
+	steps := []struct {
+		after   time.Duration
+		cnt     int
+		updated time.Duration // the action's UpdatedAt after the step, from start
+	}{
+		{0, 1, 0},           // pending → running
+		{time.Second, 1, 0}, // same progress: not rewritten
+		{schema.ActionTouchInterval - time.Millisecond, 1, 0}, // still within the interval
+		{schema.ActionTouchInterval, 1, schema.ActionTouchInterval},
+		{schema.ActionTouchInterval + time.Second, 2, schema.ActionTouchInterval + time.Second}, // new progress
+	}
+	for i, st := range steps {
+		report(st.after, st.cnt)
+		got := mustAction(t, s, a)
+		if want := start.Add(st.updated); !got.UpdatedAt.Equal(want) || got.Progress.Cnt != st.cnt || got.Status != schema.ActionRunning {
+			t.Fatalf("step %d: action %s %d/%d updated %s, want running %d/3 updated %s",
+				i, got.Status, got.Progress.Cnt, got.Progress.Of, got.UpdatedAt, st.cnt, want)
+		}
+	}
+	list, err := s.Feedback(t.Context(), tenant, "touch", a.ID, 0, 0)
+	if err != nil || len(list) != len(steps) {
+		t.Fatalf("%d feedback rows (%v), want every report stored (%d)", len(list), err, len(steps))
+	}
+}

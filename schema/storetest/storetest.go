@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Feedback/Errors", testFeedbackErrors},
 		{"Feedback/Batch", testFeedbackBatch},
 		{"Feedback/StatusChanged", testFeedbackStatusChanged},
+		{"Feedback/Touch", testFeedbackTouch},
 		{"Feedback/List", testFeedbackList},
 		{"Feedback/SkipSoftware", testSkipSoftware},
 		{"Feedback/SWVersion", testSWVersion},
