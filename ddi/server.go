@@ -194,7 +194,7 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 	s.unsub = bus.Subscribe(s.invalidate)
 	s.router = s.routes()
 	go s.seen.run()
-	go s.feedback.run()
+	s.feedback.start()
 	return s, nil
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 	// group commit, so the server's capacity needs many concurrent devices
 	// to show.
 	FeedbackConcurrency int
+	// FeedbackFrontlines is the number of `gosling ddi` processes the
+	// feedback scenario starts and alternates between (default 1: on one
+	// machine a second frontline only adds a process competing for the same
+	// cores, and halves each one's group-commit batches).
+	FeedbackFrontlines int
 	// InvalidationRounds is the number of assign+cancel cycles; each
 	// yields two latency samples.
 	InvalidationRounds int
@@ -80,6 +85,7 @@ const (
 	DefaultDevices            = 300_000
 	DefaultRolloutDevices     = 20_000
 	DefaultFeedbackDevices    = 2_000
+	DefaultFeedbackFronts     = 1
 	DefaultFeedbackConc       = 128
 	DefaultDuration           = 10 * time.Second
 	DefaultConcurrency        = 64
@@ -104,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.FeedbackFrontlines == 0 {
+		c.FeedbackFrontlines = DefaultFeedbackFronts
 	}
 	if c.FeedbackConcurrency == 0 {
 		c.FeedbackConcurrency = DefaultFeedbackConc
@@ -144,6 +153,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: duration %s: must be 1s–10m", c.Duration)
 	case c.Concurrency < 1 || c.Concurrency > 4096:
 		return fmt.Errorf("bench: concurrency %d: must be 1–4096", c.Concurrency)
+	case c.FeedbackFrontlines < 1 || c.FeedbackFrontlines > 8:
+		return fmt.Errorf("bench: feedback frontlines %d: must be 1–8", c.FeedbackFrontlines)
 	case c.FeedbackConcurrency < 1 || c.FeedbackConcurrency > 4096:
 		return fmt.Errorf("bench: feedback concurrency %d: must be 1–4096", c.FeedbackConcurrency)
 	case c.InvalidationRounds < 1 || c.InvalidationRounds > 10_000:
@@ -205,6 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			Settings: map[string]any{
 				"devices": cfg.Devices, "rollout_devices": cfg.RolloutDevices, "feedback_devices": cfg.FeedbackDevices,
 				"duration": cfg.Duration.String(), "concurrency": cfg.Concurrency, "feedback_concurrency": cfg.FeedbackConcurrency,
+				"feedback_frontlines": cfg.FeedbackFrontlines,
 				"invalidation_rounds": cfg.InvalidationRounds, "artifact_bytes": cfg.ArtifactBytes,
 				"download_clients": cfg.DownloadClients, "download_duration": cfg.DownloadDuration.String(),
 				"scenarios": cfg.Only,

@@ -30,16 +30,16 @@ type topology struct {
 // topologyScenario measures the Postgres + Redis topology: invalidation
 // latency, rollout start on RolloutDevices devices, feedback ingest.
 func (r *runner) topologyScenario(tb *harnessTB) {
-	top := r.startTopology(tb)
+	top := r.startTopology(tb, 2)
 	r.invalidation(tb, top)
 	r.rollout(tb, top)
 	r.feedback(tb, top)
 }
 
 // startTopology starts the cluster (with pg_stat_statements loaded, to
-// count statements), Redis, `gosling control` and two `gosling ddi`, and
-// returns when every gosling has subscribed to invalidations.
-func (r *runner) startTopology(tb *harnessTB) *topology {
+// count statements), Redis, `gosling control` and fronts `gosling ddi`,
+// and returns when every gosling has subscribed to invalidations.
+func (r *runner) startTopology(tb *harnessTB, fronts int) *topology {
 	pg := pgtest.StartCluster(tb)
 	// pg_stat_statements must be preloaded; ALTER SYSTEM survives the
 	// restart (Cluster keeps data and port).
@@ -51,7 +51,7 @@ func (r *runner) startTopology(tb *harnessTB) *topology {
 	top := &topology{dbURL: pg.URL(), pg: pg, dataDir: filepath.Join(tb.TempDir(), "shared")}
 	common := []string{"--database-url", pg.URL(), "--redis-url", rd.URL(), "--poll-interval", "1h", "--log-level", "info"}
 	top.control = r.startGosling(tb, "control", goslingOpts{role: "control", dataDir: top.dataDir, token: "bench-admin-token", args: common})
-	for i := range 2 {
+	for i := range fronts {
 		top.fronts = append(top.fronts, r.startGosling(tb, fmt.Sprintf("ddi-%d", i), goslingOpts{
 			role: "ddi", dataDir: top.dataDir,
 			args: append(slices.Clone(common), "--device-auth", "open", "--cache-bytes", fmt.Sprint(max(int64(64<<20), int64(r.cfg.RolloutDevices)*1536))),
