@@ -34,10 +34,12 @@ type backend struct {
 }
 
 // openBackend connects to what cfg names: Postgres or the SQLite file,
-// Redis or the in-process bus. migrate applies schema migrations first
-// (SQLite always migrates on open). When reg is not nil, the database
-// pool, the Redis cache and the bus register their metrics on it.
-func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Logger, reg prometheus.Registerer) (_ *backend, err error) {
+// Redis or the in-process bus. Roles that serve operators apply schema
+// migrations first (SQLite always migrates on open) and read through the
+// Redis cache to the database. When reg is not nil, the database pool, the
+// Redis cache and the bus register their metrics on it.
+func openBackend(ctx context.Context, cfg Config, r role, logger *slog.Logger, reg prometheus.Registerer) (_ *backend, err error) {
+	migrate := r.admin || r == roleMigrate
 	b := &backend{}
 	defer func() {
 		if err != nil {
@@ -86,7 +88,10 @@ func openBackend(ctx context.Context, cfg Config, migrate bool, logger *slog.Log
 		bus := cache.NewRedisBus(rdb, invalidationChannel, logger)
 		b.bus = bus
 		b.loops = append(b.loops, bus.Run)
-		l2 := cache.NewStore(store, rdb, cache.StoreOptions{Logger: logger})
+		// Operators read what the database holds (a device's last-seen
+		// time, an action's progress), which frontlines do not invalidate
+		// for every poll and progress report.
+		l2 := cache.NewStore(store, rdb, cache.StoreOptions{Logger: logger, ReadThrough: r.admin})
 		if reg != nil {
 			if err := errors.Join(bus.RegisterMetrics(reg), l2.RegisterMetrics(reg)); err != nil {
 				return nil, fmt.Errorf("cache metrics: %w", err)

@@ -40,9 +40,10 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Only roles that own the schema migrate: a frontline starting before
-	// the control plane must not race it with a half-known schema version.
-	b, err := openBackend(ctx, cfg, r.admin, logger, reg)
+	// Only roles that own the schema migrate (see openBackend): a frontline
+	// starting before the control plane must not race it with a
+	// half-known schema version.
+	b, err := openBackend(ctx, cfg, r, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func backendName(cond bool, yes, no string) string {
 // migrate applies the schema migrations of the configured database and exits.
 func migrate(ctx context.Context, cfg Config, stderr io.Writer) error {
 	logger := newLogger(stderr, cfg.LogLevel)
-	b, err := openBackend(ctx, cfg, true, logger, nil)
+	b, err := openBackend(ctx, cfg, roleMigrate, logger, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
