@@ -15,11 +15,12 @@ import (
 // rather than by ristretto's TTL, whose expiration buckets cost another
 // map entry per device.
 //
-// Memory: ristretto's bookkeeping (store and policy maps, count-min
-// sketch and doorkeeper sized by NumCounters) costs about 200–280 bytes
-// per item measured with v2.4.2 at 1,000,000 items, on top of the entry's
-// ~170; docs/benchmarks.md reports what that does to the 300 B/device
-// target.
+// Memory (BenchmarkEntryMemory, 1,000,000 devices in the default budget,
+// ristretto v2.4.2): ≈ 330 bytes per device — the entry and its key
+// (≈ 136), ristretto's store map (≈ 134: a 48-byte item per slot, and at
+// this size Go's map tables have just split, half full) and policy map
+// (≈ 38), and the admission counters (≈ 13, sized by the budget, not by
+// the devices); docs/benchmarks.md has the breakdown.
 type l1 struct {
 	c *ristretto.Cache[uint64, *entry]
 }
@@ -31,8 +32,13 @@ const steadyEntryCost = 176
 func newL1(maxBytes int64) (*l1, error) {
 	items := max(maxBytes/steadyEntryCost, 1000)
 	c, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
-		// ristretto wants ~10 counters per item it should track.
-		NumCounters:        items * 10,
+		// Two counters per item the budget holds, not ristretto's advice
+		// of ten: a poll cache's accesses are near uniform (every device
+		// polls at its interval), so TinyLFU's frequency estimates decide
+		// little, and the count-min sketch and its doorkeeper grow with
+		// NumCounters — ten per item cost 65 bytes per device at the
+		// default budget with a million devices, two cost 13.
+		NumCounters:        items * 2,
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,

@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ pkg: github.com/gosling-ota/gosling/ddi
 cpu: AMD EPYC
 BenchmarkPoll/open-2         	 1507226	       795.1 ns/op	       0 B/op	       0 allocs/op
 BenchmarkPoll/target-token-2 	 1000000	      1021 ns/op	      16 B/op	       1 allocs/op
+BenchmarkEntryMemory-2   	       1	3549099956 ns/op	       385.6 B/device	   1000000 devices
 PASS
 ok  	github.com/gosling-ota/gosling/ddi	4.1s
 `
@@ -24,12 +26,13 @@ ok  	github.com/gosling-ota/gosling/ddi	4.1s
 	want := []GoBench{
 		{Name: "BenchmarkPoll/open", N: 1507226, NsPerOp: 795.1},
 		{Name: "BenchmarkPoll/target-token", N: 1000000, NsPerOp: 1021, BytesPerOp: 16, AllocsPerOp: 1},
+		{Name: "BenchmarkEntryMemory", N: 1, NsPerOp: 3549099956, Metrics: map[string]float64{"B/device": 385.6, "devices": 1000000}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("line %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -32,6 +33,25 @@ func (r *runner) goBench(tb *harnessTB) {
 		r.addRow(newRow("poll hit path ("+name+", go test -bench)", b.NsPerOp, "ns/op", 0, nil, ""))
 		r.addRow(newRow("poll hit path allocations ("+name+")", b.AllocsPerOp, "allocs/op", 0, exactly(0), ""))
 	}
+
+	// The L1's own memory: live heap per cached device with 1,000,000
+	// devices in the default budget, after a GC (BenchmarkEntryMemory).
+	args = []string{"test", "-run", "XXX", "-bench", "BenchmarkEntryMemory", "-benchtime", "1x", "-count", "1", "./ddi/"}
+	cmd = exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = r.cfg.ModuleDir
+	r.logf("go %s", strings.Join(args, " "))
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	mem := parseGoBench(string(out))
+	if len(mem) != 1 || mem[0].Metrics["B/device"] == 0 {
+		tb.Fatalf("no BenchmarkEntryMemory result in:\n%s", out)
+	}
+	r.detail("go_bench_memory", mem)
+	r.addRow(newRow(fmt.Sprintf("L1 heap per cached device, %.0f devices (go test -bench)", mem[0].Metrics["devices"]),
+		mem[0].Metrics["B/device"], "bytes", 0, atMost(300),
+		"live heap after GC: entry, key, ristretto's maps, admission counters of the default 256 MiB budget"))
 }
 
 // GoBench is one line of `go test -bench -benchmem` output.
@@ -41,6 +61,8 @@ type GoBench struct {
 	NsPerOp     float64 `json:"ns_per_op"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
+	// Metrics are the other units reported (b.ReportMetric), by unit.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // parseGoBench reads benchmark lines ("BenchmarkX/y-2  N  v ns/op  v B/op
@@ -75,6 +97,11 @@ func parseGoBench(out string) []GoBench {
 				b.BytesPerOp = v
 			case "allocs/op":
 				b.AllocsPerOp = v
+			default:
+				if b.Metrics == nil {
+					b.Metrics = map[string]float64{}
+				}
+				b.Metrics[f[i+1]] = v
 			}
 		}
 		res = append(res, b)
