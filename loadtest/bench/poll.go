@@ -72,8 +72,16 @@ func (r *runner) pollScenario(tb *harnessTB) {
 	// over from registering does not count), RSS before and after every
 	// device was polled once (so every device's answer is in L1).
 	srv.stop()
+	plan := newPinPlan(r.cfg.Pin)
+	r.logf("poll measurements: %s", plan)
+	opts.cpus = plan.server
 	srv = r.startGosling(tb, "serve-poll-2", opts)
 	fleet.Target = srv.ddiURL
+	if plan.generator != nil {
+		restore, err := pinSelf(plan.generator)
+		check(tb, err, "pin the load generator")
+		defer restore()
+	}
 	time.Sleep(time.Second)
 	rssBefore, err := srv.rss()
 	check(tb, err, "rss")
@@ -94,7 +102,7 @@ func (r *runner) pollScenario(tb *harnessTB) {
 	// Gosling and the baseline server, interleaved in two rounds of half
 	// the duration each, so a drift in the machine's load (it is shared)
 	// does not favour one side.
-	base := r.startBaseline(tb)
+	base := r.startBaseline(tb, plan.server)
 	sat := fleet
 	sat.Duration = max(r.cfg.Duration/2, time.Second)
 	var gPolls, bPolls uint64
@@ -110,9 +118,13 @@ func (r *runner) pollScenario(tb *harnessTB) {
 		bPolls, bSecs = bPolls+bRep.Op("poll").OK, bSecs+bRep.Elapsed.Seconds()
 	}
 	gRate, bRate := float64(gPolls)/gSecs, float64(bPolls)/bSecs
-	r.baselinePollRate = bRate
+	if plan.server == "" {
+		// The feedback rows' yardstick is the whole machine's poll rate;
+		// a pinned run measured one core's.
+		r.baselinePollRate = bRate
+	}
 	r.addRow(newRow(fmt.Sprintf("poll throughput, %d devices, TargetToken, closed loop c=%d", n, r.cfg.Concurrency), gRate, "polls/s", bRate, ratioAtLeast(0.85),
-		"baseline = constant-answer fasthttp server (gosling loadgen --baseline-listen), same generator"))
+		"baseline = constant-answer fasthttp server (gosling loadgen --baseline-listen), same generator; "+plan.String()))
 
 	// Latency in the open model at 50 % and 80 % of Gosling's saturation.
 	for _, share := range []float64{0.5, 0.8} {
@@ -123,7 +135,7 @@ func (r *runner) pollScenario(tb *harnessTB) {
 		rep := r.runLoad(tb, label, lat)
 		wantFewErrors(tb, label, rep)
 		p := rep.Op("poll").Latency
-		note := fmt.Sprintf("offered %.0f/s, achieved %.0f/s, skipped %d, schedule lag p99 %s", lat.Rate, rep.Op("poll").Rate, rep.Skipped, rep.Lag.P99)
+		note := fmt.Sprintf("offered %.0f/s, achieved %.0f/s, skipped %d, schedule lag p99 %s; %s", lat.Rate, rep.Op("poll").Rate, rep.Skipped, rep.Lag.P99, plan)
 		var target *Target
 		if share == 0.5 {
 			target = atMost(2)
@@ -137,12 +149,16 @@ func (r *runner) pollScenario(tb *harnessTB) {
 	}
 }
 
-// startBaseline runs `gosling loadgen --baseline-listen` and returns its
-// URL.
-func (r *runner) startBaseline(tb *harnessTB) string {
+// startBaseline runs `gosling loadgen --baseline-listen`, confined to
+// cpus unless that is "", and returns its URL.
+func (r *runner) startBaseline(tb *harnessTB, cpus string) string {
 	addr, err := freeAddr()
 	check(tb, err, "free port")
-	p, err := startProc("baseline", filepath.Join(r.logDir, "baseline.log"), r.cfg.Bin, "loadgen", "--baseline-listen", addr)
+	bin, args := r.cfg.Bin, []string{"loadgen", "--baseline-listen", addr}
+	if cpus != "" {
+		bin, args = "taskset", append([]string{"-c", cpus, r.cfg.Bin}, args...)
+	}
+	p, err := startProc("baseline", filepath.Join(r.logDir, "baseline.log"), bin, args...)
 	check(tb, err, "baseline")
 	tb.Cleanup(p.stop)
 	check(tb, waitHTTP(p, "http://"+addr+"/", 0, 10*time.Second), "baseline")
