@@ -53,11 +53,23 @@ var finishes = map[string]bool{
 	schema.FinishedSuccess: true, schema.FinishedFailure: true, schema.FinishedNone: true,
 }
 
-// parseFeedback reads a feedback body: encoding/json first, then the same
-// after repairing printf damage, and as a last resort a scan for
-// execution and finished that keeps the raw details text as one line.
-// Missing or unknown execution/finished is EINVALID.
+// parseFeedback reads a feedback body. Nearly every body is well-formed
+// JSON of the usual shape, which fastParseFeedback reads for a fraction of
+// encoding/json's cost; anything it is unsure of goes to parseFeedbackSlow,
+// whose answer the fast path is tested (and fuzzed) to reproduce exactly.
 func parseFeedback(body []byte) (*schema.Feedback, error) {
+	if fb, ok := fastParseFeedback(body); ok {
+		return finishFeedback(fb)
+	}
+	return parseFeedbackSlow(body)
+}
+
+// parseFeedbackSlow reads a feedback body: encoding/json first, then the
+// same after repairing printf damage, and as a last resort a scan for
+// execution and finished that keeps the raw details text as one line.
+// Missing or unknown execution/finished is EINVALID. It is the reference
+// the fast path must match, so it stays as it was.
+func parseFeedbackSlow(body []byte) (*schema.Feedback, error) {
 	var w wireFeedback
 	if err := decodeLenient(body, &w); err != nil {
 		return scanFeedback(body)
