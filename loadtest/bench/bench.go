@@ -51,10 +51,10 @@ type Config struct {
 	// Concurrency is the load generator's workers (and connections).
 	Concurrency int
 	// FeedbackConcurrency is the number of devices in flight during the
-	// install cycles phase and the second closed loop of the feedback
-	// scenario (the first uses Concurrency): each feedback waits for its
-	// group commit, so the server's capacity needs many concurrent devices
-	// to show.
+	// install cycles phase and the first closed loop of the feedback
+	// scenario (the second runs twice as many): each feedback waits for
+	// its group commit, so the server's capacity needs many concurrent
+	// devices to show.
 	FeedbackConcurrency int
 	// FeedbackFrontlines is the number of `gosling ddi` processes the
 	// feedback scenario starts and alternates between (default 1: on one

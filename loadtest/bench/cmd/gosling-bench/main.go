@@ -51,7 +51,7 @@ func run() error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "load generator workers (and connections)")
 	fs.BoolVar(&cfg.Pin, "pin", true, "poll scenario: server on the last core, load generator on the others")
 	fs.IntVar(&cfg.FeedbackFrontlines, "feedback-frontlines", bench.DefaultFeedbackFronts, "frontlines (gosling ddi) the feedback scenario alternates between")
-	fs.IntVar(&cfg.FeedbackConcurrency, "feedback-concurrency", bench.DefaultFeedbackConc, "devices in flight during the install cycles phase and the feedback scenario's second loop")
+	fs.IntVar(&cfg.FeedbackConcurrency, "feedback-concurrency", bench.DefaultFeedbackConc, "devices in flight during the install cycles phase and the feedback scenario's first loop (its second runs twice as many)")
 	fs.IntVar(&cfg.InvalidationRounds, "invalidation-rounds", bench.DefaultInvalidationRounds, "assign+cancel cycles (two latency samples each)")
 	fs.Int64Var(&artMiB, "artifact-mib", bench.DefaultArtifactBytes>>20, "payload size of the download .swu in MiB")
 	fs.IntVar(&cfg.DownloadClients, "download-clients", bench.DefaultDownloadClients, "concurrent download clients")
