@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unique"
 	"unsafe"
@@ -73,6 +74,24 @@ type entry struct {
 	// nattrs is how many configData attributes the device has (capped),
 	// for configData's merge limit without a store read.
 	nattrs uint16
+
+	// seen is when this entry last queued the device's last-seen record
+	// (Unix seconds on Config.Now's clock, 0: never), so that a device
+	// polling faster than Config.SeenResolution is recorded once per
+	// resolution rather than at every poll. It fills the struct's padding.
+	seen atomic.Uint32
+}
+
+// recordSeen reports whether a poll at now (Unix seconds) should be
+// queued for the last-seen flush, and if so claims it: the first poll
+// through this entry, and the first after res has passed since the last
+// one queued. Of concurrent polls of one device only one is claimed.
+func (e *entry) recordSeen(now int64, res uint32) bool {
+	last, cur := e.seen.Load(), uint32(now)
+	if last != 0 && cur-last < res {
+		return false
+	}
+	return e.seen.CompareAndSwap(last, cur)
 }
 
 type entryFlags uint8

@@ -31,6 +31,7 @@ const (
 	DefaultPollInterval      = 5 * time.Minute
 	DefaultMaxBodyBytes      = 256 << 10
 	DefaultSeenFlushInterval = 10 * time.Second
+	DefaultSeenResolution    = 30 * time.Second
 	// DefaultCacheBytes holds 1,000,000 steady-state devices (~176 bytes
 	// each, entry.cost) with half again as much headroom for entries that
 	// carry an offer (~256 bytes) or an open action (~512 bytes) during a
@@ -65,6 +66,11 @@ type Config struct {
 	// SeenFlushInterval is how often coalesced last-seen records are
 	// written to the store.
 	SeenFlushInterval time.Duration
+	// SeenResolution is how exact a device's stored last-seen time and
+	// address are: a device polling more often is recorded at most once
+	// per SeenResolution (per frontline). Devices that poll every few
+	// minutes, as fleets do, are recorded at every poll.
+	SeenResolution time.Duration
 	// CacheBytes bounds the per-device answer cache.
 	CacheBytes int64
 	// CacheTTL bounds how long a cached device or catalog may be served
@@ -93,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.SeenResolution == 0 {
+		c.SeenResolution = DefaultSeenResolution
 	}
 	if c.SeenFlushInterval == 0 {
 		c.SeenFlushInterval = DefaultSeenFlushInterval
@@ -157,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.SeenFlushInterval < 0 {
 		return fmt.Errorf("ddi: seen flush interval %s is negative", c.SeenFlushInterval)
+	}
+	if c.SeenResolution < 0 {
+		return fmt.Errorf("ddi: seen resolution %s is negative", c.SeenResolution)
 	}
 	if c.CacheBytes < 0 || (c.CacheBytes > 0 && c.CacheBytes < 1<<20) {
 		return fmt.Errorf("ddi: cache bytes %d: must be at least 1 MiB", c.CacheBytes)

@@ -71,7 +71,9 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, tenant, id []byte, start time.Ti
 			return // answered (401)
 		}
 	}
-	s.seen.touch(e.key, h, now, remoteAddr(ctx))
+	if e.recordSeen(now.Unix(), s.seenRes) {
+		s.seen.touch(e.key, h, now, remoteAddr(ctx))
+	}
 	sc.body = s.appendPoll(sc.body[:0], e, base)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")

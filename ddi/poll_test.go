@@ -246,3 +246,25 @@ func TestPollInvalidateAll(t *testing.T) {
 		t.Fatalf("not offered after KindAll: %v", links)
 	}
 }
+
+// A device polling faster than SeenResolution is recorded once per
+// resolution: its stored last-seen time is the first poll of each period.
+func TestSeenResolution(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	clk := newClock(t0)
+	e := MustEnv(t, ddi.Config{Now: clk.Now, SeenResolution: 30 * time.Second})
+	e.Poll("slow")
+	e.Poll("fast")
+	clk.Set(t0.Add(10 * time.Second))
+	e.Poll("slow") // within the resolution: not recorded
+	clk.Set(t0.Add(31 * time.Second))
+	e.Poll("fast") // past it: recorded
+	if err := e.srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Time{"slow": t0, "fast": t0.Add(31 * time.Second)} {
+		if d := e.MustDevice(id); !d.LastSeen.Equal(want) {
+			t.Errorf("%s: last seen %v, want %v", id, d.LastSeen, want)
+		}
+	}
+}

@@ -128,6 +128,8 @@ type Server struct {
 	// time.Now (Config.Now was nil).
 	now       func() time.Time
 	realClock bool
+	// seenRes is Config.SeenResolution in whole seconds (at least 1).
+	seenRes uint32
 
 	tenants map[string]*tenantState
 	devices *l1
@@ -167,6 +169,7 @@ func New(cfg Config, store Store, bus cache.Bus, blobs Blobs, logger *slog.Logge
 	cfg = cfg.withDefaults()
 	s := &Server{
 		realClock: realClock,
+		seenRes:   uint32(max(cfg.SeenResolution/time.Second, 1)),
 		cfg:       cfg,
 		store:     store,
 		bus:       bus,
