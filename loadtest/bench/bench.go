@@ -73,8 +73,8 @@ type Config struct {
 	Nginx string
 	// Profile records `perf record -g` of the saturated poll server.
 	Profile bool
-	// Pin runs the poll scenario's measured server on the last core and
-	// the load generator on the others (no effect on one core).
+	// Pin confines the load generator to CPU 0 during the latency
+	// measurements (no effect on one core).
 	Pin bool
 	// Only runs these scenarios (default: all).
 	Only []string

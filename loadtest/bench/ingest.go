@@ -144,7 +144,7 @@ func (r *runner) openActions(tb *harnessTB, top *topology, n int) []int64 {
 // measureBaseline runs the poll scenario's saturation load against the
 // baseline server once, for a yardstick when the poll scenario did not run.
 func (r *runner) measureBaseline(tb *harnessTB) float64 {
-	base := r.startBaseline(tb, "")
+	base := r.startBaseline(tb)
 	rep := r.runLoad(tb, "saturation_baseline_ingest", loadtest.Config{
 		Target: base, Devices: r.cfg.Devices, IDPrefix: pollPrefix, Auth: loadtest.AuthTarget, TokenSecret: tokenSecret,
 		Duration: r.cfg.Duration,

@@ -9,42 +9,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Core pinning for the poll scenario. On a small machine a server and the
-// load generator that share every core measure each other: the
-// generator's own scheduling delay shows up as server latency, and the
-// server's as generator lag. Pinned, the server under test (Gosling or the
-// baseline, alike) runs on the last core and the generator on the others.
+// Core pinning for the latency measurements. On a small machine a server
+// and the load generator that share every core measure each other: the
+// generator's own scheduling delay shows up as latency. Confined to CPU
+// 0, with GOMAXPROCS 1, the generator still shares that core with
+// whatever the kernel puts there, but no longer spreads its own threads
+// over the server's.
 
-// pinPlan says which cores the server and the generator get; zero when
-// pinning is off or the machine has a single core.
-type pinPlan struct {
-	server    string // taskset -c list
-	generator []int
+// generatorCPUs is where the generator runs when on: CPU 0, on a machine
+// with more than one; nil means anywhere.
+func generatorCPUs(on bool) []int {
+	if !on || runtime.NumCPU() < 2 {
+		return nil
+	}
+	return []int{0}
 }
 
-func newPinPlan(on bool) pinPlan {
-	n := runtime.NumCPU()
-	if !on || n < 2 {
-		return pinPlan{}
-	}
-	gen := make([]int, 0, n-1)
-	for i := range n - 1 {
-		gen = append(gen, i)
-	}
-	return pinPlan{server: strconv.Itoa(n - 1), generator: gen}
-}
-
-func (p pinPlan) String() string {
-	if p.server == "" {
-		return "not pinned"
-	}
-	return fmt.Sprintf("server on CPU %s, load generator on CPU %v", p.server, p.generator)
-}
-
-// pinSelf restricts every thread of this process to cpus and returns a
-// function that gives every thread all CPUs again. Threads started later
-// inherit the mask of the thread that starts them, so the generator's
-// goroutines stay on cpus whichever thread runs them.
+// pinSelf restricts every thread of this process to cpus, and GOMAXPROCS
+// to their number, and returns a function that undoes both. Threads
+// started later inherit the mask of the thread that starts them, so the
+// generator's goroutines stay on cpus whichever thread runs them; without
+// the GOMAXPROCS change two Ps would share one core, their threads
+// spinning for work the other holds.
 func pinSelf(cpus []int) (restore func(), err error) {
 	var set, all unix.CPUSet
 	for _, c := range cpus {
@@ -74,5 +60,9 @@ func pinSelf(cpus []int) (restore func(), err error) {
 		_ = apply(&all)
 		return nil, err
 	}
-	return func() { _ = apply(&all) }, nil
+	procs := runtime.GOMAXPROCS(len(cpus))
+	return func() {
+		runtime.GOMAXPROCS(procs)
+		_ = apply(&all)
+	}, nil
 }

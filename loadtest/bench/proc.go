@@ -164,7 +164,6 @@ type goslingOpts struct {
 	dataDir string
 	token   string
 	args    []string // more flags, e.g. --device-auth, --database-url
-	cpus    string   // taskset -c list the process is confined to; "" for all
 }
 
 // startGosling starts a gosling role on free loopback ports, registers
@@ -191,17 +190,13 @@ func (r *runner) startGosling(tb *harnessTB, name string, o goslingOpts) *goslin
 		g.adminURL = "http://" + a
 	}
 	args = append(args, o.args...)
-	bin := r.cfg.Bin
-	if o.cpus != "" {
-		bin, args = "taskset", append([]string{"-c", o.cpus, r.cfg.Bin}, args...)
-	}
-	p, err := startProc(name, filepath.Join(r.logDir, name+".log"), bin, args...)
+	p, err := startProc(name, filepath.Join(r.logDir, name+".log"), r.cfg.Bin, args...)
 	if err != nil {
 		tb.Fatalf("%v", err)
 	}
 	g.proc = p
 	tb.Cleanup(p.stop)
-	r.logf("started %s (pid %d): %s %s", name, p.PID(), bin, strings.Join(args, " "))
+	r.logf("started %s (pid %d): %s %s", name, p.PID(), r.cfg.Bin, strings.Join(args, " "))
 	probe, want := g.adminURL+"/healthz", http.StatusOK
 	if !hasAdmin {
 		probe, want = g.ddiURL+"/healthz", 0

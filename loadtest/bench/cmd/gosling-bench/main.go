@@ -49,7 +49,7 @@ func run() error {
 		"devices with an open action in the feedback ingest scenario (BENCH_FEEDBACK_DEVICES)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "length of each measured load phase")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "load generator workers (and connections)")
-	fs.BoolVar(&cfg.Pin, "pin", true, "poll scenario: server on the last core, load generator on the others")
+	fs.BoolVar(&cfg.Pin, "pin", true, "latency measurements: confine the load generator to CPU 0")
 	fs.IntVar(&cfg.FeedbackFrontlines, "feedback-frontlines", bench.DefaultFeedbackFronts, "frontlines (gosling ddi) the feedback scenario alternates between")
 	fs.IntVar(&cfg.FeedbackConcurrency, "feedback-concurrency", bench.DefaultFeedbackConc, "devices in flight during the install cycles phase and the feedback scenario's first loop (its second runs twice as many)")
 	fs.IntVar(&cfg.InvalidationRounds, "invalidation-rounds", bench.DefaultInvalidationRounds, "assign+cancel cycles (two latency samples each)")
