@@ -33,6 +33,9 @@ type Config struct {
 	// CacheBytes and CacheTTL bound a frontline's in-memory poll cache.
 	CacheBytes int64
 	CacheTTL   time.Duration
+	// SeenResolution is how exact stored last-seen times are for devices
+	// that poll more often (see ddi.Config.SeenResolution).
+	SeenResolution time.Duration
 	// MetricsAddr is where the ddi role serves /metrics (the roles with
 	// an admin API serve it there). Never the device listener: metrics
 	// are for the operator's network. Empty disables it.
@@ -56,6 +59,7 @@ func defaultConfig() Config {
 		CacheBytes:   256 << 20, // a million devices; see ddi.DefaultCacheBytes
 		CacheTTL:     10 * time.Minute,
 		MetricsAddr:  "127.0.0.1:9464",
+		// SeenResolution 0: ddi.DefaultSeenResolution.
 	}
 }
 
@@ -100,6 +104,8 @@ func (c *Config) Validate(r role) error {
 		return fmt.Errorf("--cache-bytes %d is below the 1 MiB minimum", c.CacheBytes)
 	case c.CacheTTL < time.Second:
 		return fmt.Errorf("--cache-ttl %s is below the 1s minimum", c.CacheTTL)
+	case c.SeenResolution != 0 && (c.SeenResolution < time.Second || c.SeenResolution > time.Hour):
+		return fmt.Errorf("--seen-resolution %s is outside 1s..1h", c.SeenResolution)
 	case r.ddi && !r.admin && c.MetricsAddr != "" && c.MetricsAddr == c.DDIAddr:
 		return errors.New("--metrics-addr must differ from --ddi-addr: metrics are never served to devices")
 	}
@@ -164,6 +170,7 @@ func parseFlags(r role, args []string, getenv func(string) string, stderr io.Wri
 		str(&cfg.DeviceAuth, "device-auth", "GOSLING_DEVICE_AUTH", "device authentication: open, tofu or strict")
 		bind((*int64Value)(&cfg.CacheBytes), "cache-bytes", "GOSLING_CACHE_BYTES", "memory bound of the in-process poll cache")
 		bind((*durationValue)(&cfg.CacheTTL), "cache-ttl", "GOSLING_CACHE_TTL", "longest time a cached poll answer is trusted without an invalidation")
+		bind((*durationValue)(&cfg.SeenResolution), "seen-resolution", "GOSLING_SEEN_RESOLUTION", "record a device's last-seen time at most this often (default 30s)")
 	}
 	if r.ddi && !r.admin {
 		str(&cfg.MetricsAddr, "metrics-addr", "GOSLING_METRICS_ADDR", "listen address of /metrics (Prometheus); empty: none")

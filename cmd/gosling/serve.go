@@ -57,13 +57,14 @@ func serveRole(ctx context.Context, r role, cfg Config, stdout, stderr io.Writer
 
 	if r.ddi {
 		front, err := ddi.New(ddi.Config{
-			Tenants:      cfg.Tenants,
-			PollInterval: cfg.PollInterval,
-			ExternalURL:  cfg.ExternalURL,
-			DeviceAuth:   cfg.DeviceAuth,
-			CacheBytes:   cfg.CacheBytes,
-			CacheTTL:     cfg.CacheTTL,
-			Registerer:   reg,
+			Tenants:        cfg.Tenants,
+			PollInterval:   cfg.PollInterval,
+			ExternalURL:    cfg.ExternalURL,
+			DeviceAuth:     cfg.DeviceAuth,
+			CacheBytes:     cfg.CacheBytes,
+			CacheTTL:       cfg.CacheTTL,
+			SeenResolution: cfg.SeenResolution,
+			Registerer:     reg,
 		}, b.store, b.bus, b.blobs, logger)
 		if err != nil {
 			return fmt.Errorf("configure DDI API: %w", err)

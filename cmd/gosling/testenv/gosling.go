@@ -163,7 +163,8 @@ func startGosling(tb testing.TB, bin string, opts GoslingOpts) (*Gosling, error)
 		"--poll-interval", opts.PollInterval,
 	}
 	if hasDDI {
-		args = append(args, "--ddi-addr", ddiAddr, "--device-auth", opts.DeviceAuth)
+		// Tests read last-seen times back within seconds of a poll.
+		args = append(args, "--ddi-addr", ddiAddr, "--device-auth", opts.DeviceAuth, "--seen-resolution", "1s")
 		if opts.ExternalURL != "" {
 			args = append(args, "--external-url", opts.ExternalURL)
 		}
