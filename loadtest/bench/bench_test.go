@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -169,5 +172,29 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+func TestScrapeStats(t *testing.T) {
+	text := `# HELP gosling_cache_requests_total Cache lookups.
+# TYPE gosling_cache_requests_total counter
+gosling_cache_requests_total{level="l1",result="hit"} 1500
+gosling_cache_requests_total{level="l1",result="miss"} 25
+gosling_cache_requests_total{level="l2",result="hit"} 7
+gosling_ddi_seen_flush_duration_seconds_bucket{le="0.1"} 3
+gosling_ddi_seen_flush_duration_seconds_sum 1.25
+gosling_ddi_seen_flush_duration_seconds_count 4
+go_gc_duration_seconds{quantile="0.5"} 0.0001
+go_gc_duration_seconds_count 9
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, text) }))
+	defer srv.Close()
+	got, err := scrapeStats(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serverStats{l1Hits: 1500, l1Misses: 25, seenFlushes: 4, seenSec: 1.25, gcCycles: 9}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gosling-ota/gosling/loadtest"
@@ -99,8 +100,13 @@ func (r *runner) pollScenario(tb *harnessTB) {
 	sat.Duration = max(r.cfg.Duration/2, time.Second)
 	var gPolls, bPolls uint64
 	var gSecs, bSecs float64
+	var gStats []string
 	for round := range 2 {
+		st0, err0 := scrapeStats(srv.adminURL + "/metrics")
 		gRep := r.runLoad(tb, fmt.Sprintf("saturation_gosling_%d", round), sat)
+		if st1, err1 := scrapeStats(srv.adminURL + "/metrics"); err0 == nil && err1 == nil {
+			gStats = append(gStats, fmt.Sprintf("round %d %.0f polls/s, %s", round, gRep.Rate, st1.since(st0)))
+		}
 		wantFewErrors(tb, "saturation_gosling", gRep)
 		bsat := sat
 		bsat.Target = base
@@ -112,7 +118,7 @@ func (r *runner) pollScenario(tb *harnessTB) {
 	gRate, bRate := float64(gPolls)/gSecs, float64(bPolls)/bSecs
 	r.baselinePollRate = bRate
 	r.addRow(newRow(fmt.Sprintf("poll throughput, %d devices, TargetToken, closed loop c=%d", n, r.cfg.Concurrency), gRate, "polls/s", bRate, ratioAtLeast(0.85),
-		"baseline = constant-answer fasthttp server (gosling loadgen --baseline-listen), same generator"))
+		"baseline = constant-answer fasthttp server (gosling loadgen --baseline-listen), same generator; "+strings.Join(gStats, "; ")))
 
 	// Latency in the open model at 50 % and 80 % of Gosling's saturation,
 	// against Gosling and then the baseline at the same offered rate: on
