@@ -36,7 +36,8 @@ const (
 	// each, entry.cost) with half again as much headroom for entries that
 	// carry an offer (~256 bytes) or an open action (~512 bytes) during a
 	// rollout. It is a ceiling, not an allocation: the cache uses only what
-	// the devices it holds cost.
+	// the devices it holds cost, plus ristretto's admission counters, which
+	// are sized by it (≈ 13 MB at this size; see l1.go).
 	DefaultCacheBytes  = 256 << 20
 	DefaultCacheTTL    = 10 * time.Minute
 	DefaultMaxInFlight = 10000
