@@ -74,6 +74,11 @@ func (s *Store) UpdateDevices(ctx context.Context, tenant string, t schema.Targe
 	return ids, nil
 }
 
+// EachDeviceID implements schema.DeviceStore; it is not cached.
+func (s *Store) EachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string) error) error {
+	return s.next.EachDeviceID(ctx, tenant, t, fn)
+}
+
 // DeviceIDs implements schema.DeviceStore; it is not cached.
 func (s *Store) DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error) {
 	return s.next.DeviceIDs(ctx, tenant, t, after, limit)

@@ -41,8 +41,8 @@ import (
 // the bucket of its Count-th targeted device + 1, computed from the device
 // population when the wave opens. The population (the sorted buckets of the
 // devices the rollout targets: its Target, its feed and update mode
-// rollout) is enumerated with DeviceIDs in pages, which is O(devices) per
-// running rollout; it is therefore cached for Config.PopulationTTL (30 s) and
+// rollout) is enumerated with EachDeviceID, one query that is O(devices)
+// in rows per running rollout; it is therefore cached for Config.PopulationTTL (30 s) and
 // dropped early when devices change through this API. Only the control plane
 // pays it, once per TTL per live rollout; the poll path never does (a
 // frontline computes one device's bucket).
@@ -52,8 +52,9 @@ import (
 // Two engines would not corrupt a rollout (optimistic concurrency makes
 // their writes exclusive) but could each record the same event.
 
-// populationPage is how many device ids one DeviceIDs call returns while a
-// population is enumerated.
+// populationPage is the page size of the walks that still page: the
+// rollout's actions while in-sync devices are checked against them, and
+// bulk device changes (bulk.go).
 const populationPage = 1000
 
 // maxRolloutRetries bounds the re-reads after ECONFLICT. A conflict means
@@ -430,22 +431,13 @@ func (s *Server) population(ctx context.Context, ro *schema.Rollout, fresh bool)
 }
 
 // eachDeviceID calls fn with the id of every device of the tenant that t
-// selects, in pages of populationPage (keyset paging: linear in devices).
+// selects: one query however many devices (linear in devices, constant in
+// statements).
 func (s *Server) eachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string)) error {
-	var after string
-	for {
-		ids, err := s.store.DeviceIDs(ctx, tenant, t, after, populationPage)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			fn(id)
-		}
-		if len(ids) < populationPage {
-			return nil
-		}
-		after = ids[len(ids)-1]
-	}
+	return s.store.EachDeviceID(ctx, tenant, t, func(id string) error {
+		fn(id)
+		return nil
+	})
 }
 
 // inSync returns the sorted buckets of the devices that t (ro's target)

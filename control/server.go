@@ -30,6 +30,7 @@ type Store interface {
 	UpdateDevice(ctx context.Context, tenant, id string, u schema.DeviceUpdate) (*schema.Device, error)
 	UpdateDevices(ctx context.Context, tenant string, t schema.Target, u schema.DeviceUpdate) ([]string, error)
 	DeviceIDs(ctx context.Context, tenant string, t schema.Target, after string, limit int) ([]string, error)
+	EachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string) error) error
 	DeleteDevice(ctx context.Context, tenant, id string) error
 
 	// Software.

@@ -180,6 +180,12 @@ type DeviceStore interface {
 	// DeviceIDs returns the ids of the tenant's devices matching t, ordered
 	// by id, after the id after (keyset paging), at most limit (0: 1000).
 	DeviceIDs(ctx context.Context, tenant string, t Target, after string, limit int) ([]string, error)
+	// EachDeviceID calls fn with the id of every device of the tenant
+	// matching t, in id order, from one query: for enumerations of a whole
+	// population (a rollout's), where paging would cost a statement per
+	// page. An error from fn stops the walk and is returned. fn runs while
+	// the query holds a connection: it must not call the store.
+	EachDeviceID(ctx context.Context, tenant string, t Target, fn func(id string) error) error
 	// DeleteDevice removes a device with its actions. Returns ENOTFOUND.
 	DeleteDevice(ctx context.Context, tenant, id string) error
 	// SetAttributes applies configData and clears ConfigRequested. If the

@@ -92,6 +92,30 @@ func (db *DB) UpdateDevices(ctx context.Context, tenant string, t schema.Target,
 	return ids, nil
 }
 
+// EachDeviceID implements schema.DeviceStore.
+func (db *DB) EachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string) error) error {
+	w := db.where()
+	w.add("tenant = " + w.arg(tenant))
+	if err := w.target(&t); err != nil {
+		return wrap("each device id", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id FROM devices`+w.sql()+` ORDER BY id`, w.args...)
+	if err != nil {
+		return wrap("each device id", err)
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return wrap("each device id", err)
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return wrap("each device id", rows.Err())
+}
+
 // DeviceIDs returns the ids of the tenant's devices that t selects, ordered
 // by id, after the id after ("" starts at the beginning; keyset paging:
 // each page is one range scan of the primary key, however deep), at most

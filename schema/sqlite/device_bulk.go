@@ -40,6 +40,31 @@ func (db *DB) DeviceIDs(ctx context.Context, tenant string, t schema.Target, aft
 	return ids, wrap("device ids", rows.Err())
 }
 
+// EachDeviceID implements schema.DeviceStore.
+func (db *DB) EachDeviceID(ctx context.Context, tenant string, t schema.Target, fn func(id string) error) error {
+	where, args, err := targetSQL(&t)
+	if err != nil {
+		return fmt.Errorf("each device id: %w", err)
+	}
+	where = append([]string{"tenant = ?"}, where...)
+	args = append([]any{tenant}, args...)
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM devices`+whereClause(where)+` ORDER BY id`, args...)
+	if err != nil {
+		return wrap("each device id", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return wrap("each device id", err)
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return wrap("each device id", rows.Err())
+}
+
 // UpdateDevices applies u to every device of the tenant matching t with one
 // UPDATE in one transaction, with UpdateDevice's rules (and errors), and
 // returns the ids of the matched devices, sorted, also when u changes

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -187,6 +188,14 @@ func testTargetMatches(t *testing.T, s schema.Store) {
 			}
 			if !slices.Equal(paged, want) {
 				t.Fatalf("target %+v:\nDeviceIDs %v\nMatches   %v", tg, paged, want)
+			}
+			// EachDeviceID, in one walk.
+			var walked []string
+			if err := s.EachDeviceID(ctx, tenant, tg, func(id string) error { walked = append(walked, id); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(walked, want) {
+				t.Fatalf("target %+v:\nEachDeviceID %v\nMatches      %v", tg, walked, want)
 			}
 			if tg.IsZero() {
 				return
@@ -396,4 +405,19 @@ func testDeviceIDs(t *testing.T, s schema.Store) {
 	}
 	_, err = s.DeviceIDs(ctx, tenant, schema.Target{}, "", -1)
 	wantCode(t, err, schema.EINVALID)
+
+	// EachDeviceID walks the tenant's devices in order and stops at fn's
+	// first error, which it returns.
+	var walked []string
+	stop := errors.New("enough")
+	err = s.EachDeviceID(ctx, tenant, schema.Target{}, func(id string) error {
+		walked = append(walked, id)
+		if len(walked) == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || !slices.Equal(walked, []string{"id-00", "id-01", "id-02"}) {
+		t.Fatalf("walk stopped at the third: %v, %v", walked, err)
+	}
 }
