@@ -14,6 +14,11 @@ func (s *Store) Action(ctx context.Context, tenant, deviceID string, id int64) (
 	})
 }
 
+// EachRolloutDevice implements schema.ActionStore; it is not cached.
+func (s *Store) EachRolloutDevice(ctx context.Context, tenant string, rolloutID int64, fn func(deviceID string) error) error {
+	return s.next.EachRolloutDevice(ctx, tenant, rolloutID, fn)
+}
+
 // Actions implements schema.ActionStore; it is not cached.
 func (s *Store) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {
 	return s.next.Actions(ctx, f)

@@ -52,9 +52,8 @@ import (
 // Two engines would not corrupt a rollout (optimistic concurrency makes
 // their writes exclusive) but could each record the same event.
 
-// populationPage is the page size of the walks that still page: the
-// rollout's actions while in-sync devices are checked against them, and
-// bulk device changes (bulk.go).
+// populationPage is the page size of bulk device changes (bulk.go), which
+// page so that each page's invalidations go out as it is changed.
 const populationPage = 1000
 
 // maxRolloutRetries bounds the re-reads after ECONFLICT. A conflict means
@@ -445,9 +444,9 @@ func (s *Server) eachDeviceID(ctx context.Context, tenant string, t schema.Targe
 // have no action of ro. The offer never reaches them, so they would stay
 // pending forever; the statistics count them as succeeded instead.
 //
-// It is a second DeviceIDs enumeration (t with SWVersion set) and, when
-// that finds any device, one walk over the rollout's actions to drop the
-// devices that have one (those count under their action: a device that
+// It is a second enumeration (t with SWVersion set) and, when that finds
+// any device, one walk over the devices with an action of the rollout to
+// drop them (those count under their action: a device that
 // succeeded runs the version too). The devices are enumerated before the
 // actions, so a device that succeeds in between is seen with its action.
 // Both walks are O(devices) and run only with the population (once per
@@ -470,19 +469,13 @@ func (s *Server) inSync(ctx context.Context, ro *schema.Rollout, t schema.Target
 	if err := s.eachDeviceID(ctx, ro.Tenant, t, func(id string) { ids[id] = true }); err != nil {
 		return nil, fmt.Errorf("enumerate rollout %d devices in sync: %w", ro.ID, err)
 	}
-	// Actions pages by offset, newest first: an action created while we
-	// page shifts later pages by one, which re-reads an action (harmless
-	// in a set) but skips none.
-	for off := 0; len(ids) > 0; off += populationPage {
-		acts, _, err := s.store.Actions(ctx, schema.ActionFilter{Tenant: ro.Tenant, RolloutID: ro.ID, Offset: off, Limit: populationPage})
+	if len(ids) > 0 {
+		err := s.store.EachRolloutDevice(ctx, ro.Tenant, ro.ID, func(id string) error {
+			delete(ids, id)
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("enumerate rollout %d actions: %w", ro.ID, err)
-		}
-		for _, a := range acts {
-			delete(ids, a.DeviceID)
-		}
-		if len(acts) < populationPage {
-			break
 		}
 	}
 	buckets := make([]uint32, 0, len(ids))

@@ -39,6 +39,7 @@ type Store interface {
 	// Actions, read-only except for cancellation.
 	Action(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error)
 	Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error)
+	EachRolloutDevice(ctx context.Context, tenant string, rolloutID int64, fn func(deviceID string) error) error
 	CancelAction(ctx context.Context, tenant, deviceID string, id int64) (*schema.Action, error)
 	CancelRolloutActions(ctx context.Context, tenant string, rolloutID int64) ([]*schema.Action, error)
 	Feedback(ctx context.Context, tenant, deviceID string, actionID int64, offset, limit int) ([]*schema.Feedback, error)

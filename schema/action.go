@@ -142,6 +142,12 @@ type ActionStore interface {
 	Action(ctx context.Context, tenant, deviceID string, id int64) (*Action, error)
 	// Actions returns actions matching f, newest first, and the total count.
 	Actions(ctx context.Context, f ActionFilter) ([]*Action, int, error)
+	// EachRolloutDevice calls fn with the id of every device that has an
+	// action of the rollout, once each, from one query: the rollout
+	// engine's check of a whole population, where paging by offset would
+	// be quadratic. An error from fn stops the walk and is returned. fn
+	// runs while the query holds a connection: it must not call the store.
+	EachRolloutDevice(ctx context.Context, tenant string, rolloutID int64, fn func(deviceID string) error) error
 	// CreateAction inserts an open action and makes it the device's ActionID.
 	// Returns ECONFLICT if the device already has an open action,
 	// ENOTFOUND if the device does not exist, and EUNAVAILABLE when the

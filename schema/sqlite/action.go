@@ -50,6 +50,25 @@ func (db *DB) Action(ctx context.Context, tenant, deviceID string, id int64) (*s
 	return a, wrap("action", err)
 }
 
+// EachRolloutDevice implements schema.ActionStore.
+func (db *DB) EachRolloutDevice(ctx context.Context, tenant string, rolloutID int64, fn func(deviceID string) error) error {
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT device_id FROM actions WHERE tenant = ? AND rollout_id = ?`, tenant, rolloutID)
+	if err != nil {
+		return wrap("each rollout device", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return wrap("each rollout device", err)
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return wrap("each rollout device", rows.Err())
+}
+
 // Actions returns actions matching f, newest first, and the total count.
 // Limit defaults to 100 and is capped at 1000.
 func (db *DB) Actions(ctx context.Context, f schema.ActionFilter) ([]*schema.Action, int, error) {

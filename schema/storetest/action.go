@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -215,4 +217,46 @@ func testCancelAction(t *testing.T, s schema.Store) {
 			t.Fatalf("status %q after a failed cancel", got.Status)
 		}
 	})
+}
+
+// testEachRolloutDevice: every device with an action of the rollout, once
+// (however many actions it has), and no other device.
+func testEachRolloutDevice(t *testing.T, s schema.Store) {
+	ctx := t.Context()
+	sw := MustCreateSoftware(t, s, tenant, "1.0")
+	r1 := &schema.Rollout{Tenant: tenant, Name: "r1", SoftwareID: sw.ID}
+	r2 := &schema.Rollout{Tenant: tenant, Name: "r2", SoftwareID: sw.ID}
+	for _, r := range []*schema.Rollout{r1, r2} {
+		if err := s.CreateRollout(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		MustCreateDevice(t, s, tenant, id)
+	}
+	act := func(id string, rollout int64) {
+		t.Helper()
+		a := &schema.Action{Tenant: tenant, DeviceID: id, SoftwareID: sw.ID, RolloutID: rollout}
+		if err := s.CreateAction(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		MustRecordOK(t, s, NewFeedback(a, schema.FeedbackDeployment, schema.ExecClosed, schema.FinishedFailure))
+	}
+	act("a", r1.ID)
+	act("a", r1.ID) // twice: listed once
+	act("b", r1.ID)
+	act("c", r2.ID) // another rollout
+	act("d", 0)     // no rollout
+	var got []string
+	if err := s.EachRolloutDevice(ctx, tenant, r1.ID, func(id string) error { got = append(got, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("devices of rollout %d: %v, want [a b]", r1.ID, got)
+	}
+	stop := errors.New("enough")
+	if err := s.EachRolloutDevice(ctx, tenant, r1.ID, func(string) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("fn's error: got %v", err)
+	}
 }

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) schema.Store) {
 		{"Rollout/MaxConcurrent", testMaxConcurrent},
 		{"Rollout/ActionNeedsOfferingRollout", testActionNeedsOfferingRollout},
 		{"Rollout/CancelActions", testCancelRolloutActions},
+		{"Rollout/EachDevice", testEachRolloutDevice},
 		{"Rollout/Events", testRolloutEvents},
 		{"Tenant", testTenant},
 		{"Tenant/PollSettings", testPollSettings},
