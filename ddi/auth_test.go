@@ -70,7 +70,7 @@ func TestAuth(t *testing.T) {
 			if err := e.db.SetGatewayTokenHash(ctx, tenant, schema.HashToken(gw)); err != nil {
 				t.Fatal(err)
 			}
-			e.publish(cache.KindTenant, "")
+			e.Publish(cache.KindTenant, "")
 			if err := e.db.CreateDevice(ctx, &schema.Device{Tenant: tenant, ID: "prov", Provisioned: true, TokenHash: schema.HashToken(devTok)}); err != nil {
 				t.Fatal(err)
 			}

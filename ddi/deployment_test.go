@@ -248,7 +248,7 @@ func TestCancel(t *testing.T) {
 			if _, err := e.db.CancelAction(context.Background(), tenant, "dev-01", aid); err != nil {
 				t.Fatal(err)
 			}
-			e.publish(cache.KindDevice, "dev-01")
+			e.Publish(cache.KindDevice, "dev-01")
 			links, _ := e.Poll("dev-01", swupdateHeaders...)
 			href := links["cancelAction"]
 			if href != e.base("dev-01")+"/cancelAction/"+itoa(aid) {

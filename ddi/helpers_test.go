@@ -3,19 +3,10 @@ package ddi_test
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +14,19 @@ import (
 	"github.com/gosling-ota/gosling/artifacts"
 	"github.com/gosling-ota/gosling/cache"
 	"github.com/gosling-ota/gosling/ddi"
+	"github.com/gosling-ota/gosling/ddi/dditest"
 	"github.com/gosling-ota/gosling/schema"
 	"github.com/gosling-ota/gosling/schema/sqlite"
 )
 
-const tenant = "DEFAULT"
+const tenant = dditest.Tenant
 
-// env is a running frontline on a loopback port with a real SQLite store
-// and a real artifacts store in a temp dir.
+// env is a running frontline (dditest.Frontline: a real SQLite store and
+// a real artifacts store in a temp dir) with an HTTP client that treats
+// redirects as errors, as devices do. The lowercase fields are the
+// Frontline's, named as the tests here use them.
 type env struct {
+	*dditest.Frontline
 	tb     testing.TB
 	db     *sqlite.DB
 	blobs  *artifacts.Store
@@ -44,58 +39,16 @@ type env struct {
 // MustEnv starts a frontline with cfg (Tenants defaults to DEFAULT).
 func MustEnv(tb testing.TB, cfg ddi.Config) *env {
 	tb.Helper()
-	dir := tb.TempDir()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "gosling.db"))
-	if err != nil {
-		tb.Fatalf("open sqlite: %v", err)
-	}
-	blobs, err := artifacts.OpenStore(filepath.Join(dir, "artifacts"))
-	if err != nil {
-		tb.Fatalf("open artifacts: %v", err)
-	}
-	if cfg.Tenants == nil {
-		cfg.Tenants = []string{tenant}
-	}
-	if cfg.SeenFlushInterval == 0 {
-		cfg.SeenFlushInterval = time.Hour // tests flush through Shutdown
-	}
-	bus := cache.NewLocalBus()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	srv, err := ddi.New(cfg, db, bus, blobs, logger)
-	if err != nil {
-		tb.Fatalf("ddi.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	e := &env{
-		tb: tb, db: db, blobs: blobs, bus: bus, srv: srv,
-		url: "http://" + ln.Addr().String(),
+	f := dditest.Start(tb, cfg)
+	return &env{
+		Frontline: f,
+		tb:        tb, db: f.DB, blobs: f.Blobs, bus: f.Bus, srv: f.Srv, url: f.URL,
 		client: &http.Client{
 			Timeout: 20 * time.Second,
 			// Devices treat a redirect as an error; so do the tests.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("redirected") },
 		},
 	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-		db.Close()
-	})
-	return e
 }
 
 // base is the controller base URL of a device.
@@ -151,92 +104,6 @@ func MustStatus(tb testing.TB, r response, want int) {
 	tb.Helper()
 	if r.status != want {
 		tb.Fatalf("status %d, want %d; body %q", r.status, want, r.body)
-	}
-}
-
-// MustSoftware stores a blob (a .swu-named file of random bytes, written
-// straight to the store's path) and registers it as software.
-func (e *env) MustSoftware(version string, size int) (*schema.Software, []byte) {
-	e.tb.Helper()
-	data := make([]byte, size)
-	if _, err := rand.Read(data); err != nil {
-		e.tb.Fatal(err)
-	}
-	s256, s1, s5 := sha256.Sum256(data), sha1.Sum(data), md5.Sum(data)
-	sw := &schema.Software{
-		Tenant:   tenant,
-		Name:     "rootfs",
-		Version:  version,
-		Filename: "image-" + version + ".swu",
-		Size:     int64(size),
-		SHA256:   hex.EncodeToString(s256[:]),
-		SHA1:     hex.EncodeToString(s1[:]),
-		MD5:      hex.EncodeToString(s5[:]),
-	}
-	p := e.blobs.Path(sw.SHA256)
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		e.tb.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o640); err != nil {
-		e.tb.Fatal(err)
-	}
-	if err := e.db.CreateSoftware(context.Background(), sw); err != nil {
-		e.tb.Fatalf("create software: %v", err)
-	}
-	return sw, data
-}
-
-// MustRollout starts a rollout of sw on the default feed (one 100% wave)
-// and announces it, as the control plane would.
-func (e *env) MustRollout(sw *schema.Software) *schema.Rollout {
-	e.tb.Helper()
-	return e.MustStartRollout(&schema.Rollout{Name: "r-" + sw.Version, SoftwareID: sw.ID})
-}
-
-// MustStartRollout creates r in the tenant, opens its first wave as the
-// engine would, and announces it.
-func (e *env) MustStartRollout(r *schema.Rollout) *schema.Rollout {
-	e.tb.Helper()
-	e.createRollout(r)
-	e.publish(cache.KindCatalog, "")
-	return r
-}
-
-// createRollout creates r and opens its first wave without announcing it.
-func (e *env) createRollout(r *schema.Rollout) {
-	e.tb.Helper()
-	r.Tenant = tenant
-	if err := e.db.CreateRollout(context.Background(), r); err != nil {
-		e.tb.Fatalf("create rollout: %v", err)
-	}
-	e.openWave(r, 0)
-}
-
-// MustOpenWave opens waves up to k (thresholds from their percents) and
-// announces the change, as the engine does when a wave advances.
-func (e *env) MustOpenWave(r *schema.Rollout, k int) {
-	e.tb.Helper()
-	e.openWave(r, k)
-	e.publish(cache.KindCatalog, "")
-}
-
-func (e *env) openWave(r *schema.Rollout, k int) {
-	e.tb.Helper()
-	for i := 0; i <= k; i++ {
-		if r.Waves[i].Threshold == 0 {
-			r.Waves[i].Threshold = schema.PercentThreshold(r.Waves[i].Percent)
-		}
-	}
-	r.CurrentWave = k
-	if err := e.db.UpdateRollout(context.Background(), r); err != nil {
-		e.tb.Fatalf("open wave %d: %v", k, err)
-	}
-}
-
-func (e *env) publish(kind cache.Kind, key string) {
-	e.tb.Helper()
-	if err := e.bus.Publish(context.Background(), cache.Invalidation{Kind: kind, Tenant: tenant, Key: key}); err != nil {
-		e.tb.Fatal(err)
 	}
 }
 

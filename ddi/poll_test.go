@@ -171,7 +171,7 @@ func TestPollInvalidation(t *testing.T) {
 	if _, err := e.db.UpdateDevice(context.Background(), tenant, "dev-01", schema.DeviceUpdate{UpdateMode: &mode}); err != nil {
 		t.Fatal(err)
 	}
-	e.publish(cache.KindDevice, "dev-01")
+	e.Publish(cache.KindDevice, "dev-01")
 	e.MustRollout(sw)
 	if links, _ := e.Poll("dev-01"); len(links) != 0 {
 		t.Fatalf("pinned device offered %v", links)
@@ -180,7 +180,7 @@ func TestPollInvalidation(t *testing.T) {
 	if _, err := e.db.UpdateDevice(context.Background(), tenant, "dev-01", schema.DeviceUpdate{UpdateMode: &mode}); err != nil {
 		t.Fatal(err)
 	}
-	e.publish(cache.KindDevice, "dev-01")
+	e.Publish(cache.KindDevice, "dev-01")
 	if links, _ := e.Poll("dev-01"); links["deploymentBase"] == "" {
 		t.Fatalf("rollout device not offered: %v", links)
 	}
@@ -237,11 +237,11 @@ func TestPollInvalidateAll(t *testing.T) {
 	e.Poll("dev-01")
 	sw, _ := e.MustSoftware("1.0.0", 1024)
 	// Written behind the frontline's back, with no invalidation for it.
-	e.createRollout(&schema.Rollout{Name: "r", SoftwareID: sw.ID})
+	e.CreateRollout(&schema.Rollout{Name: "r", SoftwareID: sw.ID})
 	if links, _ := e.Poll("dev-01"); len(links) != 0 {
 		t.Fatalf("offered before any invalidation (cache not used?): %v", links)
 	}
-	e.publish(cache.KindAll, "")
+	e.Publish(cache.KindAll, "")
 	if links, _ := e.Poll("dev-01"); links["deploymentBase"] == "" {
 		t.Fatalf("not offered after KindAll: %v", links)
 	}

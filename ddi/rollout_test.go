@@ -309,7 +309,7 @@ func TestPollSettingsRefresh(t *testing.T) {
 	if _, m := e.Poll("dev-01"); sleepOf(t, m) != "00:05:00" {
 		t.Fatalf("sleep %s before the invalidation (cache not used?)", sleepOf(t, m))
 	}
-	e.publish(cache.KindTenant, "")
+	e.Publish(cache.KindTenant, "")
 	if _, m := e.Poll("dev-01"); sleepOf(t, m) != "00:01:00" {
 		t.Errorf("sleep %s after KindTenant, want 00:01:00", sleepOf(t, m))
 	}

@@ -159,7 +159,7 @@ func TestRunRegistersAndUpdatesFleet(t *testing.T) {
 	}
 
 	const size = 40_000
-	sw := g.MustSoftware("1.0.0", size)
+	sw, _ := g.MustSoftware("1.0.0", size)
 	ro := g.MustRollout(sw)
 	upd := base
 	upd.PollInterval, upd.Jitter = 200*time.Millisecond, 20
@@ -226,7 +226,7 @@ func TestRunTokens(t *testing.T) {
 	for i := range devices {
 		id := loadtest.DeviceID("tok-", i)
 		d := &schema.Device{Tenant: tenant, ID: id, TokenHash: schema.HashToken(loadtest.TokenFor(secret, id)), Provisioned: true}
-		if err := g.db.CreateDevice(ctx, d); err != nil {
+		if err := g.DB.CreateDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -240,7 +240,7 @@ func TestRunTokens(t *testing.T) {
 		t.Fatalf("wrong secret:\n%s", rep.Table())
 	}
 
-	if err := g.db.SetGatewayTokenHash(ctx, tenant, schema.HashToken("gw-token")); err != nil {
+	if err := g.DB.SetGatewayTokenHash(ctx, tenant, schema.HashToken("gw-token")); err != nil {
 		t.Fatal(err)
 	}
 	gw := loadtest.Config{Target: g.url, Devices: devices, IDPrefix: "gw-", RegisterOnly: true, Concurrency: 4,
@@ -261,19 +261,19 @@ func TestRunAcknowledgesCancel(t *testing.T) {
 	reg := base
 	reg.RegisterOnly = true
 	MustRun(t, reg)
-	sw := g.MustSoftware("2.0.0", 1000)
+	sw, _ := g.MustSoftware("2.0.0", 1000)
 	ctx := context.Background()
 	ids := make([]int64, devices)
 	for i := range devices {
 		a := &schema.Action{Tenant: tenant, DeviceID: loadtest.DeviceID("c-", i), SoftwareID: sw.ID}
-		if err := g.db.CreateAction(ctx, a); err != nil {
+		if err := g.DB.CreateAction(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := g.db.CancelAction(ctx, tenant, a.DeviceID, a.ID); err != nil {
+		if _, err := g.DB.CancelAction(ctx, tenant, a.DeviceID, a.ID); err != nil {
 			t.Fatal(err)
 		}
 		ids[i] = a.ID
-		g.publish(cache.KindDevice, a.DeviceID)
+		g.Publish(cache.KindDevice, a.DeviceID)
 	}
 	run := base
 	run.Rate, run.Duration = 50, 600*time.Millisecond
@@ -282,7 +282,7 @@ func TestRunAcknowledgesCancel(t *testing.T) {
 		t.Fatalf("cancel:\n%s", rep.Table())
 	}
 	for i, id := range ids {
-		a, err := g.db.Action(ctx, tenant, loadtest.DeviceID("c-", i), id)
+		a, err := g.DB.Action(ctx, tenant, loadtest.DeviceID("c-", i), id)
 		if err != nil || a.Status != schema.ActionCanceled {
 			t.Fatalf("action %d: %v %v", id, a, err)
 		}
