@@ -19,12 +19,9 @@ import (
 // Manifest.Compatible: a device accepts an image if swupdate -c accepts
 // it without a selection or with any of the selections the file defines
 // (the union documented on ParseDescription). Each swupdate run takes
-// about a second, so this is skipped in -short mode; a missing swupdate or
-// openssl is a failure (.ci/run installs them).
+// about a second; a missing swupdate or openssl is a failure (.ci/run
+// installs them).
 func TestCompatibleAgainstSWUpdate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: runs swupdate")
-	}
 	swupdate, err1 := exec.LookPath("swupdate")
 	openssl, err2 := exec.LookPath("openssl")
 	if err1 != nil || err2 != nil {

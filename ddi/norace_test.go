@@ -1,5 +1,0 @@
-//go:build !race
-
-package ddi_test
-
-const raceEnabled = false
