@@ -11,9 +11,9 @@ import (
 // FuzzInspect checks that no input panics, hangs or yields a manifest
 // together with an error. Run with: go test -fuzz=FuzzInspect ./artifacts/
 func FuzzInspect(f *testing.F) {
-	f.Add(MustSWU(f, defaults(true), libconfigDesc, true, member{name: "a", data: []byte("payload")}))
+	f.Add(MustSWU(f, defaults(true), libconfigDesc, true, member{Name: "a", Data: []byte("payload")}))
 	f.Add(MustSWU(f, defaults(false), `{"software":{"version":"1"}}`, false))
-	f.Add(MustSWU(f, archiveOpts{crc: true, badSumOf: 1}, libconfigDesc, false, member{name: "a", data: []byte("x")}))
+	f.Add(MustSWU(f, archiveOpts{CRC: true, BadSum: "a"}, libconfigDesc, false, member{Name: "a", Data: []byte("x")}))
 	f.Add([]byte("070701"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -46,8 +46,8 @@ func storedFiles(tb testing.TB, dir string) []string {
 }
 
 func TestStoreIngest(t *testing.T) {
-	swu := MustSWU(t, archiveOpts{crc: true, badSumOf: -1, blockAlign: true}, libconfigDesc, true,
-		member{name: "rootfs.ext4", data: bytes.Repeat([]byte("gosling"), 50000)})
+	swu := MustSWU(t, archiveOpts{CRC: true, BlockAlign: true}, libconfigDesc, true,
+		member{Name: "rootfs.ext4", Data: bytes.Repeat([]byte("gosling"), 50000)})
 	s, dir := MustOpenStore(t)
 
 	blob, m, err := s.Ingest(context.Background(), bytes.NewReader(swu), int64(len(swu)))
@@ -103,7 +103,7 @@ func TestStoreIngest(t *testing.T) {
 }
 
 func TestStoreIngestFailuresLeaveNothing(t *testing.T) {
-	swu := MustSWU(t, defaults(true), libconfigDesc, false, member{name: "p", data: bytes.Repeat([]byte{7}, 100000)})
+	swu := MustSWU(t, defaults(true), libconfigDesc, false, member{Name: "p", Data: bytes.Repeat([]byte{7}, 100000)})
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -118,7 +118,7 @@ func TestStoreIngestFailuresLeaveNothing(t *testing.T) {
 		{"not cpio", context.Background(), strings.NewReader(strings.Repeat("x", 5000)), 0, artifacts.ErrNotCPIO},
 		{"truncated", context.Background(), bytes.NewReader(swu[:len(swu)/2]), 0, artifacts.ErrTruncated},
 		{"read error", context.Background(), io.MultiReader(bytes.NewReader(swu[:5000]), errReader{}), 0, errBoom},
-		{"bad crc", context.Background(), bytes.NewReader(MustSWU(t, archiveOpts{crc: true, badSumOf: 1}, libconfigDesc, false, member{name: "p", data: []byte("x")})), 0, artifacts.ErrChecksum},
+		{"bad crc", context.Background(), bytes.NewReader(MustSWU(t, archiveOpts{CRC: true, BadSum: "p"}, libconfigDesc, false, member{Name: "p", Data: []byte("x")})), 0, artifacts.ErrChecksum},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

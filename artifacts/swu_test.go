@@ -15,8 +15,8 @@ import (
 )
 
 func TestInspect(t *testing.T) {
-	payload := member{name: "rootfs.ext4", data: bytes.Repeat([]byte{0xfe}, 1001)}
-	script := member{name: "post.lua", data: []byte("print(1)")}
+	payload := member{Name: "rootfs.ext4", Data: bytes.Repeat([]byte{0xfe}, 1001)}
+	script := member{Name: "post.lua", Data: []byte("print(1)")}
 	good := MustSWU(t, defaults(true), libconfigDesc, true, payload, script)
 
 	tests := []struct {
@@ -36,7 +36,7 @@ func TestInspect(t *testing.T) {
 		},
 		{
 			name:  "newc unsigned block padded",
-			input: MustSWU(t, archiveOpts{badSumOf: -1, blockAlign: true}, libconfigDesc, false, payload),
+			input: MustSWU(t, archiveOpts{BlockAlign: true}, libconfigDesc, false, payload),
 			want: &artifacts.Manifest{
 				Version: "1.2.0", Description: "Firmware update",
 				Hardware: []artifacts.Hardware{{Board: "", Revisions: []string{"1.0", "1.2"}}},
@@ -45,7 +45,7 @@ func TestInspect(t *testing.T) {
 		},
 		{
 			name:  "json description, sig not second",
-			input: MustSWU(t, defaults(true), `{"software":{"version":"2.0.0-rc1","name":"demo"}}`, false, payload, member{name: "sw-description.sig", data: []byte("x")}),
+			input: MustSWU(t, defaults(true), `{"software":{"version":"2.0.0-rc1","name":"demo"}}`, false, payload, member{Name: "sw-description.sig", Data: []byte("x")}),
 			want: &artifacts.Manifest{
 				Version: "2.0.0-rc1", Name: "demo",
 				Files: []artifacts.File{{Name: "rootfs.ext4", Size: 1001}, {Name: "sw-description.sig", Size: 1}},
@@ -54,14 +54,14 @@ func TestInspect(t *testing.T) {
 		{name: "empty", input: nil, wantErr: artifacts.ErrNotCPIO},
 		{name: "not cpio", input: []byte(strings.Repeat("PK\x03\x04 zip file ", 20)), wantErr: artifacts.ErrNotCPIO},
 		{name: "tar-ish", input: make([]byte, 1024), wantErr: artifacts.ErrNotCPIO},
-		{name: "description not first", input: MustArchive(t, defaults(false), payload, member{name: "sw-description", data: []byte(libconfigDesc)}), wantErr: artifacts.ErrNoDescription},
+		{name: "description not first", input: MustArchive(t, defaults(false), payload, member{Name: "sw-description", Data: []byte(libconfigDesc)}), wantErr: artifacts.ErrNoDescription},
 		{name: "only trailer", input: MustArchive(t, defaults(false)), wantErr: artifacts.ErrNoDescription},
-		{name: "bad crc in payload", input: MustSWU(t, archiveOpts{crc: true, badSumOf: 2}, libconfigDesc, true, payload), wantErr: artifacts.ErrChecksum},
-		{name: "bad crc in description", input: MustSWU(t, archiveOpts{crc: true, badSumOf: 0}, libconfigDesc, false), wantErr: artifacts.ErrChecksum},
+		{name: "bad crc in payload", input: MustSWU(t, archiveOpts{CRC: true, BadSum: payload.Name}, libconfigDesc, true, payload), wantErr: artifacts.ErrChecksum},
+		{name: "bad crc in description", input: MustSWU(t, archiveOpts{CRC: true, BadSum: "sw-description"}, libconfigDesc, false), wantErr: artifacts.ErrChecksum},
 		{name: "truncated in payload", input: good[:len(good)-700], wantErr: artifacts.ErrTruncated},
 		{name: "truncated in header", input: good[:50], wantErr: artifacts.ErrNotCPIO},
 		{name: "truncated in description", input: good[:200], wantErr: artifacts.ErrTruncated},
-		{name: "no trailer", input: MustSWU(t, archiveOpts{badSumOf: -1, noTrailer: true}, libconfigDesc, false, payload), wantErr: artifacts.ErrTruncated},
+		{name: "no trailer", input: MustSWU(t, archiveOpts{NoTrailer: true}, libconfigDesc, false, payload), wantErr: artifacts.ErrTruncated},
 		{name: "missing version", input: MustSWU(t, defaults(true), `software = { description = "x"; };`, false), wantErr: artifacts.ErrNoVersion},
 		{name: "bad description", input: MustSWU(t, defaults(true), "software = { version = 1.0.0; };", false), wantErr: artifacts.ErrBadDescription},
 		{name: "huge description claim", input: []byte("070701" + strings.Repeat("00000000", 6) + "7fffffff" + strings.Repeat("00000000", 4) + "0000000f" + "00000000" + "sw-description\x00\x00\x00\x00"), wantErr: artifacts.ErrBadDescription},

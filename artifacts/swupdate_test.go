@@ -87,9 +87,9 @@ func TestCompatibleAgainstSWUpdate(t *testing.T) {
 				t.Fatalf("openssl cms: %v", err)
 			}
 			swu := MustArchive(t, defaults(true),
-				member{name: "sw-description", data: []byte(tt.desc)},
-				member{name: "sw-description.sig", data: sig},
-				member{name: "payload", data: payload})
+				member{Name: "sw-description", Data: []byte(tt.desc)},
+				member{Name: "sw-description.sig", Data: sig},
+				member{Name: "payload", Data: payload})
 			m, err := artifacts.Inspect(bytes.NewReader(swu))
 			if err != nil {
 				t.Fatal(err)

@@ -86,10 +86,10 @@ func equalSoftware(a, b *schema.Software) bool {
 func TestUploadRejected(t *testing.T) {
 	good := mustSWU(t, "1.0", 4000, "1.0")
 	descNotFirst := mustCPIO(t, false,
-		member{name: "rootfs.img", data: []byte("payload")},
-		member{name: "sw-description", data: []byte(swDescription("1.0"))})
-	badSyntax := mustCPIO(t, false, member{name: "sw-description", data: []byte("software = { version = ; };")})
-	noVersion := mustCPIO(t, false, member{name: "sw-description", data: []byte(swDescription(""))})
+		member{Name: "rootfs.img", Data: []byte("payload")},
+		member{Name: "sw-description", Data: []byte(swDescription("1.0"))})
+	badSyntax := mustCPIO(t, false, member{Name: "sw-description", Data: []byte("software = { version = ; };")})
+	noVersion := mustCPIO(t, false, member{Name: "sw-description", Data: []byte(swDescription(""))})
 	big := mustSWU(t, "9.9", 64<<10)
 	corrupt := bytes.Clone(good)
 	corrupt[bytes.Index(corrupt, []byte("1.0.1.0."))] ^= 0xff // payload byte; its 070702 checksum no longer adds up

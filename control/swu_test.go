@@ -5,49 +5,18 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/gosling-ota/gosling/artifacts/artifactstest"
 )
 
-// member is one file of a test cpio archive.
-type member struct {
-	name string
-	data []byte
-}
+// member is one file of a test archive.
+type member = artifactstest.Member
 
 // mustCPIO writes a cpio newc archive ("070701", or "070702" with
-// checksums when crc is set) the way cpio -o -H newc does, with the
-// TRAILER!!! member.
+// checksums when crc is set) with the TRAILER!!! member.
 func mustCPIO(tb testing.TB, crc bool, members ...member) []byte {
 	tb.Helper()
-	var buf bytes.Buffer
-	pad := func() {
-		for buf.Len()%4 != 0 {
-			buf.WriteByte(0)
-		}
-	}
-	write := func(ino int, m member, mode uint32) {
-		if m.name == "" {
-			tb.Fatalf("cpio member %d has no name", ino)
-		}
-		magic, check := "070701", uint32(0)
-		if crc {
-			magic = "070702"
-			for _, b := range m.data {
-				check += uint32(b)
-			}
-		}
-		fmt.Fprintf(&buf, "%s%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-			magic, ino, mode, 0, 0, 1, 1700000000, len(m.data), 0, 0, 0, 0, len(m.name)+1, check)
-		buf.WriteString(m.name)
-		buf.WriteByte(0)
-		pad()
-		buf.Write(m.data)
-		pad()
-	}
-	for i, m := range members {
-		write(i+1, m, 0o100644)
-	}
-	write(len(members)+1, member{name: "TRAILER!!!"}, 0)
-	return buf.Bytes()
+	return artifactstest.CPIO(tb, artifactstest.Options{CRC: crc}, members...)
 }
 
 // swDescription renders a libconfig sw-description with a version and a
@@ -77,6 +46,6 @@ func mustSWU(tb testing.TB, version string, payload int, revs ...string) []byte 
 	tb.Helper()
 	data := bytes.Repeat([]byte(version+"."), payload/(len(version)+1)+1)[:payload]
 	return mustCPIO(tb, true,
-		member{name: "sw-description", data: []byte(swDescription(version, revs...))},
-		member{name: "rootfs.img", data: data})
+		member{Name: "sw-description", Data: []byte(swDescription(version, revs...))},
+		member{Name: "rootfs.img", Data: data})
 }
