@@ -68,17 +68,7 @@ func (db *DB) EachRolloutDevice(ctx context.Context, tenant string, rolloutID in
 	if err != nil {
 		return wrap("each rollout device", err)
 	}
-	defer rows.Close()
-	var id string
-	for rows.Next() {
-		if err := rows.Scan(&id); err != nil {
-			return wrap("each rollout device", err)
-		}
-		if err := fn(id); err != nil {
-			return err
-		}
-	}
-	return wrap("each rollout device", rows.Err())
+	return wrap("each rollout device", eachString(rows, fn))
 }
 
 // Actions returns actions matching f, newest first, and the total count.

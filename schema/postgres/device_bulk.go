@@ -103,17 +103,23 @@ func (db *DB) EachDeviceID(ctx context.Context, tenant string, t schema.Target, 
 	if err != nil {
 		return wrap("each device id", err)
 	}
+	return wrap("each device id", eachString(rows, fn))
+}
+
+// eachString calls fn with the single text column of every row, closing
+// rows; it stops at fn's first error and returns it.
+func eachString(rows pgx.Rows, fn func(string) error) error {
 	defer rows.Close()
-	var id string
+	var v string
 	for rows.Next() {
-		if err := rows.Scan(&id); err != nil {
-			return wrap("each device id", err)
+		if err := rows.Scan(&v); err != nil {
+			return err
 		}
-		if err := fn(id); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
-	return wrap("each device id", rows.Err())
+	return rows.Err()
 }
 
 // DeviceIDs returns the ids of the tenant's devices that t selects, ordered

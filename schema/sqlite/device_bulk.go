@@ -52,17 +52,23 @@ func (db *DB) EachDeviceID(ctx context.Context, tenant string, t schema.Target, 
 	if err != nil {
 		return wrap("each device id", err)
 	}
+	return wrap("each device id", eachString(rows, fn))
+}
+
+// eachString calls fn with the single text column of every row, closing
+// rows; it stops at fn's first error and returns it.
+func eachString(rows *sql.Rows, fn func(string) error) error {
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return wrap("each device id", err)
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
 		}
-		if err := fn(id); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
-	return wrap("each device id", rows.Err())
+	return rows.Err()
 }
 
 // UpdateDevices applies u to every device of the tenant matching t with one
